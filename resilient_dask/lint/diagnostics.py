@@ -1,0 +1,54 @@
+"""The records a lint run produces: findings in code, and problems with inputs."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Literal
+
+Severity = Literal["error", "warning"]
+"""``error``: the code loses data, returns wrong results or can hang.
+``warning``: the code works but is slow or wasteful; advice."""
+
+
+@dataclass(frozen=True, order=True)
+class Diagnostic:
+    """One finding: rule ``code`` fired at ``path:line:col`` (both 1-based)."""
+
+    path: str
+    line: int
+    col: int
+    code: str
+    name: str
+    severity: Severity
+    message: str
+    fix: str
+
+    def as_dict(self) -> dict[str, str | int]:
+        """The JSON shape of this finding (the keys are stable)."""
+        return asdict(self)
+
+
+@dataclass(frozen=True, order=True)
+class PathError:
+    """A path that could not be checked, with a one-line reason.
+
+    ``line``/``col`` are set (1-based) for syntax errors and 0 otherwise.
+    """
+
+    path: str
+    message: str
+    line: int = 0
+    col: int = 0
+
+    def render(self) -> str:
+        """``path:line:col: error: message`` (line/col only when known)."""
+        where = f"{self.path}:{self.line}:{self.col}" if self.line else self.path
+        return f"{where}: error: {self.message}"
+
+
+class SourceError(ValueError):
+    """Raised by :func:`lint_source` when the source cannot be parsed or decoded."""
+
+    def __init__(self, error: PathError) -> None:
+        super().__init__(error.render())
+        self.error = error

@@ -1,0 +1,180 @@
+"""Checking one source text: decode, parse, analyse, run the rules, apply ``# noqa``."""
+
+from __future__ import annotations
+
+import ast
+import io
+import re
+import tokenize
+from collections.abc import Iterable, Sequence
+
+from resilient_dask.lint.analysis import Analysis
+from resilient_dask.lint.diagnostics import Diagnostic, PathError, SourceError
+from resilient_dask.lint.rules import RULES, RULES_BY_CODE, Rule, expand_selector
+
+_NOQA = re.compile(
+    r"#\s*noqa(?::\s?(?P<codes>[A-Z]+[0-9]+(?:[,\s]+[A-Z]+[0-9]+)*))?", re.IGNORECASE
+)
+_CODE = re.compile(r"[A-Z]+[0-9]+", re.IGNORECASE)
+# A module that mentions none of these cannot trigger any rule: skip the analysis.
+_TRIGGERS = ("dask", "distributed", "client", "Client", "compute(", "delayed")
+
+
+def decode(data: bytes, path: str) -> str:
+    """Source bytes to text, honouring a PEP 263 coding line; SourceError if impossible."""
+    if b"\0" in data:
+        raise SourceError(PathError(path, "binary file (contains NUL bytes), not Python source"))
+    try:
+        encoding, _ = tokenize.detect_encoding(io.BytesIO(data).readline)
+    except SyntaxError as error:
+        raise SourceError(PathError(path, f"cannot decode: {error.msg}")) from None
+    try:
+        text = data.decode(encoding)
+    except UnicodeDecodeError as error:
+        line = data[: error.start].count(b"\n") + 1
+        raise SourceError(PathError(
+            path,
+            f"not valid {encoding.upper()}: byte 0x{data[error.start]:02x} at line {line}; "
+            "save the file as UTF-8 or declare its encoding (# -*- coding: ... -*-)",
+        )) from None
+    except LookupError:
+        raise SourceError(PathError(path, f"unknown source encoding {encoding!r}")) from None
+    return text[1:] if text.startswith("\ufeff") else text
+
+
+def parse(source: str, path: str) -> ast.Module:
+    """Parse without executing; every parser failure becomes a one-line SourceError."""
+    try:
+        return ast.parse(source, filename=path)
+    except SyntaxError as error:
+        line = error.lineno or 0
+        col = error.offset or 0 if line else 0
+        name = type(error).__name__
+        raise SourceError(PathError(path, f"{name}: {error.msg}; file not checked", line, col)) \
+            from None
+    except (RecursionError, MemoryError):
+        raise SourceError(PathError(
+            path, "expression nested too deeply for the Python parser; file not checked"
+        )) from None
+    except ValueError as error:  # e.g. NUL bytes in a str source
+        raise SourceError(PathError(path, f"cannot parse: {error}; file not checked")) from None
+
+
+def resolve_codes(select: Iterable[str] | None, ignore: Iterable[str] | None) -> tuple[str, ...]:
+    """Rule codes enabled by ``select`` (default: all) minus ``ignore``.
+
+    Raises ValueError naming the first selector that matches no rule.
+    """
+    chosen: list[str] = []
+    for selector in ([r.code for r in RULES] if select is None else select):
+        codes = expand_selector(selector)
+        if codes is None:
+            raise ValueError(f"unknown rule selector {selector!r}")
+        chosen.extend(c for c in codes if c not in chosen)
+    dropped: set[str] = set()
+    for selector in ignore or ():
+        codes = expand_selector(selector)
+        if codes is None:
+            raise ValueError(f"unknown rule selector {selector!r}")
+        dropped.update(codes)
+    return tuple(sorted(c for c in chosen if c not in dropped))
+
+
+def noqa_codes(line: str) -> frozenset[str] | None:
+    """None: no ``# noqa``; empty set: bare ``# noqa`` (all codes); else the codes listed."""
+    if "noqa" not in line.lower():
+        return None
+    match = _NOQA.search(line)
+    if match is None:
+        return None
+    codes = match.group("codes")
+    return frozenset(c.upper() for c in _CODE.findall(codes)) if codes else frozenset()
+
+
+def _suppressed(diagnostic: Diagnostic, lines: Sequence[str], end_line: int) -> bool:
+    for number in {diagnostic.line, end_line}:
+        if 0 < number <= len(lines):
+            codes = noqa_codes(lines[number - 1])
+            if codes is not None and (not codes or diagnostic.code in codes):
+                return True
+    return False
+
+
+def _column(lines: Sequence[str], line: int, byte_offset: int) -> int:
+    """1-based character column from the AST's UTF-8 byte offset."""
+    if 0 < line <= len(lines):
+        text = lines[line - 1]
+        if not text.isascii():
+            return len(text.encode("utf-8")[:byte_offset].decode("utf-8", "replace")) + 1
+    return byte_offset + 1
+
+
+def check_tree(
+    tree: ast.Module, source: str, path: str, codes: Sequence[str], *, noqa: bool = True
+) -> list[Diagnostic]:
+    """Run the rules ``codes`` on a parsed module. Rule bugs raise RuntimeError."""
+    if not codes or not any(word in source for word in _TRIGGERS):
+        return []
+    lines = source.splitlines()
+    analysis = Analysis(tree)
+    found: list[Diagnostic] = []
+    for code in codes:
+        rule_class: type[Rule] = RULES_BY_CODE[code]
+        try:
+            findings = list(rule_class().check(analysis))
+        except RecursionError:
+            continue  # pathological nesting: the rule gives up on this module
+        except Exception as error:  # a bug in a rule must not crash a run
+            raise RuntimeError(
+                f"internal error in rule {code} ({type(error).__name__}: {error}); "
+                "please report it with this file"
+            ) from error
+        for finding in findings:
+            line = getattr(finding.node, "lineno", 1)
+            col = _column(lines, line, getattr(finding.node, "col_offset", 0))
+            diagnostic = Diagnostic(
+                path=path, line=line, col=col, code=code, name=rule_class.name,
+                severity=rule_class.severity, message=rule_class.render_message(finding.args),
+                fix=rule_class.fix.format_map(_Defaults(finding.args)),
+            )
+            end_line = getattr(finding.node, "end_lineno", None) or line
+            if noqa and _suppressed(diagnostic, lines, end_line):
+                continue
+            found.append(diagnostic)
+    return sorted(set(found))
+
+
+def check_source(
+    source: str, path: str, codes: Sequence[str], *, noqa: bool = True
+) -> list[Diagnostic]:
+    """Parse and check source text; SourceError if it cannot be parsed."""
+    tree = parse(source, path)
+    try:
+        return check_tree(tree, source, path, codes, noqa=noqa)
+    except RuntimeError as error:
+        raise SourceError(PathError(path, str(error))) from None
+
+
+def lint_source(
+    source: str | bytes,
+    path: str = "<string>",
+    *,
+    select: Iterable[str] | None = None,
+    ignore: Iterable[str] | None = None,
+    noqa: bool = True,
+) -> list[Diagnostic]:
+    """Lint one module's source (text or bytes) and return its diagnostics, sorted.
+
+    ``select``/``ignore`` take codes (``RD001``), prefixes (``RD00``), rule names
+    or ``ALL``; no configuration file is read. The code is parsed, never
+    imported or run. Raises :class:`SourceError` if the source cannot be
+    decoded or parsed, and ValueError for an unknown selector.
+    """
+    codes = resolve_codes(select, ignore)
+    text = decode(source, path) if isinstance(source, bytes) else source
+    return check_source(text, path, codes, noqa=noqa)
+
+
+class _Defaults(dict[str, str]):
+    def __missing__(self, key: str) -> str:
+        return "{" + key + "}"
