@@ -1,0 +1,220 @@
+"""Every touch of distributed's private internals, in one place.
+
+Each function or override below names the upstream behaviour it relies on.
+``tests/test_compat.py`` checks each of those behaviours against the installed
+distributed and fails loudly when one changes; the versions it has been run
+against are stated in ``pyproject.toml``.
+
+Nothing outside this module reads or writes a private attribute of
+distributed (names starting with ``_``) or relies on a private method.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from typing import TYPE_CHECKING, Any
+
+import distributed
+from distributed.client import Future, FutureState, as_completed
+
+if TYPE_CHECKING:
+    from distributed import Client
+
+#: distributed versions tests/test_compat.py has passed against.
+TESTED_DISTRIBUTED = ("2026.8.0",)
+
+
+# -- FutureState ---------------------------------------------------------------
+
+
+def future_state(future: Future) -> FutureState | None:
+    """The shared state object behind a Future.
+
+    Upstream: ``Future._state`` is the ``FutureState`` shared by every Future of
+    the same key and client; ``Future.result()`` raises ``_state.exception``
+    when ``_state.status`` is ``"cancelled"`` or ``"error"``.
+    """
+    return future._state  # type: ignore[no-any-return]
+
+
+def cancel_state(state: FutureState, exception: BaseException) -> None:
+    """Cancel a FutureState with our own exception object.
+
+    Upstream: ``FutureState.cancel(reason, msg)`` sets ``status="cancelled"``,
+    builds a plain ``FutureCancelledError`` into ``exception`` and sets the event
+    that ``FutureState.wait()`` waits on. We do the same with a typed error.
+    """
+    state.status = "cancelled"
+    state.exception = exception
+    state.traceback = None
+    state._get_event().set()
+
+
+def client_states(client: Client) -> dict[Any, FutureState]:
+    """The client's key → FutureState table.
+
+    Upstream: ``Client.futures`` maps every key the client holds to its
+    ``FutureState``; ``_reconnect`` and ``_handle_restart`` cancel and clear it.
+    """
+    return client.futures  # type: ignore[no-any-return]
+
+
+def reconnect_timeout(client: Client) -> float:
+    """How long ``Client._reconnect`` keeps trying before it closes the client.
+
+    Upstream: ``_reconnect`` retries ``_ensure_connected`` until ``self._timeout``
+    seconds (the ``timeout=`` argument, default ``distributed.comm.timeouts.connect``).
+    """
+    return float(client._timeout)
+
+
+def adopt(obj: Any, cls: type[Future]) -> Any:
+    """Turn the distributed Futures in ``obj`` (a Future or list/tuple/set/dict of them)
+    into instances of the Future subclass ``cls`` in place.
+
+    Upstream: the Client creates plain ``Future(key, self)`` objects in
+    ``_graph_to_futures``, ``submit`` (for a key it already holds) and
+    ``_scatter``. A subclass adds no instance state, so the class can be switched.
+    """
+    if type(obj) is Future:
+        obj.__class__ = cls
+    elif isinstance(obj, dict):
+        for value in obj.values():
+            adopt(value, cls)
+    elif isinstance(obj, (list, tuple, set, frozenset)):
+        for value in obj:
+            adopt(value, cls)
+    return obj
+
+
+def iter_futures(obj: Any, limit: int = 100_000) -> Iterator[Future]:
+    """Futures found in ``obj`` and plain containers in it (no graph traversal)."""
+    stack = [obj]
+    seen = 0
+    while stack and seen < limit:
+        item = stack.pop()
+        seen += 1
+        if isinstance(item, Future):
+            yield item
+        elif isinstance(item, dict):
+            stack.extend(item.values())
+        elif isinstance(item, (list, tuple, set, frozenset)):
+            stack.extend(item)
+
+
+def graph_dependencies(expr: Any) -> set[Any]:
+    """Keys the tasks of a submit/map graph depend on, outside the graph.
+
+    Upstream: ``Client.submit``/``map`` wrap their tasks in ``LLGExpr``, whose
+    ``__dask_graph__()`` is the plain dict of ``Task`` objects; each task's
+    ``dependencies`` names the keys it reads (Futures passed as arguments).
+    Other expressions are not materialised here (that can be expensive).
+    """
+    if type(expr).__name__ != "LLGExpr":
+        return set()
+    graph = expr.__dask_graph__()
+    deps: set[Any] = set()
+    for node in graph.values():
+        deps.update(getattr(node, "dependencies", ()) or ())
+    return deps - set(graph)
+
+
+# -- Client hooks -------------------------------------------------------------------
+
+
+class ClientHooks:
+    """Overrides of private ``distributed.Client`` methods, forwarding to plain hooks.
+
+    ``ResilientClient`` inherits from this mixin before ``distributed.Client``;
+    the hooks it calls (``_rd_*``) are ordinary methods of ResilientClient.
+    """
+
+    # Upstream: Client._reconnect() runs when the report stream closes while the
+    # client is "running". It cancels every FutureState in self.futures with
+    # reason "scheduler-connection-lost", clears self.futures, retries
+    # _ensure_connected for self._timeout seconds and calls _close() if that fails.
+    # We cancel the states first, with typed errors, so upstream finds none left.
+    async def _reconnect(self) -> None:
+        self._rd_connection_lost()  # type: ignore[attr-defined]
+        try:
+            await super()._reconnect()  # type: ignore[misc]
+        finally:
+            self._rd_reconnect_finished()  # type: ignore[attr-defined]
+
+    # Upstream: Client._handle_restart() handles the scheduler's "restart" message:
+    # it cancels every state with reason "scheduler-restart", clears self.futures,
+    # bumps self.generation and clears self.refcount.
+    def _handle_restart(self) -> None:
+        self._rd_scheduler_restarted()  # type: ignore[attr-defined]
+        super()._handle_restart()  # type: ignore[misc]
+
+    # Upstream: Client._handle_cancelled_keys(keys, reason, msg) handles the
+    # scheduler's "cancelled-keys" stream message by cancelling those states.
+    def _handle_cancelled_keys(
+        self, keys: Iterable[Any], reason: str | None = None, msg: str | None = None
+    ) -> None:
+        keys = list(keys)
+        remaining = self._rd_keys_cancelled(keys, reason, msg)  # type: ignore[attr-defined]
+        if remaining:
+            super()._handle_cancelled_keys(remaining, reason=reason, msg=msg)  # type: ignore[misc]
+
+    # Upstream: every submit/map/compute/persist/get ends in
+    # Client._graph_to_futures(expr, keys, ...), which creates Future(key, self)
+    # for the requested keys and sends "update-graph" to the scheduler.
+    def _graph_to_futures(self, expr: Any, keys: Any, *args: Any, **kwargs: Any) -> Any:
+        self._rd_before_graph(expr, keys)  # type: ignore[attr-defined]
+        futures = super()._graph_to_futures(expr, keys, *args, **kwargs)  # type: ignore[misc]
+        return self._rd_adopt(futures)  # type: ignore[attr-defined]
+
+    # Upstream: Client._scatter(...) creates Future(key, self) for scattered data.
+    async def _scatter(self, *args: Any, **kwargs: Any) -> Any:
+        result = await super()._scatter(*args, **kwargs)  # type: ignore[misc]
+        return self._rd_adopt(result)  # type: ignore[attr-defined]
+
+    # Upstream: Client._close(fast=False) closes the client; _reconnect calls it
+    # when it gives up.
+    async def _close(self, fast: bool = False) -> None:
+        try:
+            await super()._close(fast=fast)  # type: ignore[misc]
+        finally:
+            self._rd_closed()  # type: ignore[attr-defined]
+
+
+# -- as_completed(with_results=True) -------------------------------------------------
+
+_PATCH_MARK = "_resilient_dask_patched"
+
+
+def install_as_completed_translation(
+    raise_typed: Callable[[Future, BaseException], BaseException | None],
+) -> None:
+    """Make ``as_completed(..., with_results=True)`` raise our typed cancellations.
+
+    Upstream: ``as_completed._get_and_raise`` raises a future's error only when
+    ``future.status == "error"``; a *cancelled* future is yielded with its
+    ``CancelledError`` as the "result". For futures of a ResilientClient, whose
+    cancellations are typed errors (SchedulerConnectionLost, ...), we raise them
+    like errors, as every other result path does. Plain clients are unaffected:
+    ``raise_typed`` returns None for anything that is not ours.
+    """
+    original = as_completed._get_and_raise
+    if getattr(original, _PATCH_MARK, False):
+        return
+
+    def _get_and_raise(self: as_completed) -> Any:
+        res = original(self)
+        if self.with_results and self.raise_errors:
+            future, result = res
+            if isinstance(result, BaseException):
+                typed = raise_typed(future, result)
+                if typed is not None:
+                    raise typed
+        return res
+
+    setattr(_get_and_raise, _PATCH_MARK, True)
+    as_completed._get_and_raise = _get_and_raise  # type: ignore[method-assign]
+
+
+def distributed_version() -> str:
+    """The installed distributed version."""
+    return str(distributed.__version__)

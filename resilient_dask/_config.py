@@ -1,0 +1,150 @@
+"""Options of ResilientClient: defaults in dask.config, keyword arguments win.
+
+The shipped defaults (``resilient-dask.yaml``) are registered with
+``dask.config.update_defaults`` at import, the way dask and distributed register
+theirs, so ``DASK_RESILIENT_DASK__...`` environment variables and
+``dask.config.set`` override them. Every value is validated once, here; an invalid
+one raises ``ValueError`` naming the option, the value and what is allowed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import pathlib
+from collections.abc import Mapping
+from typing import Any, Literal
+
+import dask.config
+import yaml
+from dask.utils import parse_bytes, parse_timedelta
+
+NAMESPACE = "resilient-dask"
+_DEFAULTS_FILE = pathlib.Path(__file__).with_name("resilient-dask.yaml")
+
+ScatterPolicy = Literal["raise", "keep"]
+SCATTER_POLICIES: tuple[ScatterPolicy, ...] = ("raise", "keep")
+
+
+def _register_defaults() -> None:
+    with _DEFAULTS_FILE.open() as f:
+        defaults = yaml.safe_load(f)
+    dask.config.update_defaults(defaults)
+
+
+_register_defaults()
+
+
+@dataclasses.dataclass(frozen=True)
+class LineageLimit:
+    """Bound on the lineage store: at most ``count`` recipes and ``bytes`` of them."""
+
+    count: int | None = None
+    bytes: int | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class Options:
+    """Validated options of one ResilientClient (durations in seconds)."""
+
+    resubmit: bool
+    heartbeat_interval: float
+    heartbeat_timeout: float
+    unresponsive_timeout: float
+    scatter_policy: ScatterPolicy
+    lineage_limit: LineageLimit
+
+    @classmethod
+    def resolve(cls, **overrides: Any) -> Options:
+        """Merge dask.config with keyword arguments (``None`` means "use the config")."""
+        raw: dict[str, Any] = {}
+        for field in dataclasses.fields(cls):
+            value = overrides.get(field.name)
+            if value is None:
+                value = dask.config.get(f"{NAMESPACE}.{field.name.replace('_', '-')}")
+            raw[field.name] = value
+        return cls(
+            resubmit=_boolean("resubmit", raw["resubmit"]),
+            heartbeat_interval=_duration("heartbeat_interval", raw["heartbeat_interval"]),
+            heartbeat_timeout=_duration("heartbeat_timeout", raw["heartbeat_timeout"]),
+            unresponsive_timeout=_duration("unresponsive_timeout", raw["unresponsive_timeout"]),
+            scatter_policy=_choice("scatter_policy", raw["scatter_policy"], SCATTER_POLICIES),
+            lineage_limit=_lineage_limit(raw["lineage_limit"]),
+        )
+
+
+def _invalid(option: str, value: Any, allowed: str) -> ValueError:
+    key = f"{NAMESPACE}.{option.replace('_', '-')}"
+    return ValueError(
+        f"Invalid value for resilient_dask option {option!r}: {value!r}. "
+        f"Allowed: {allowed}. Set it as ResilientClient({option}=...) or in dask.config "
+        f"as {key!r}."
+    )
+
+
+def _boolean(option: str, value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in ("true", "false", "1", "0"):
+        return value.strip().lower() in ("true", "1")
+    raise _invalid(option, value, "True or False")
+
+
+def _duration(option: str, value: Any) -> float:
+    allowed = "a positive duration: seconds as a number (0.5) or a string ('2s', '1 minute')"
+    if isinstance(value, bool):
+        raise _invalid(option, value, allowed)
+    try:
+        seconds = parse_timedelta(value, default="s")
+    except (ValueError, TypeError, KeyError):
+        raise _invalid(option, value, allowed) from None
+    if seconds is None or not seconds > 0:
+        raise _invalid(option, value, allowed)
+    return float(seconds)
+
+
+def _choice(option: str, value: Any, allowed: tuple[str, ...]) -> Any:
+    if value not in allowed:
+        raise _invalid(option, value, " or ".join(repr(a) for a in allowed))
+    return value
+
+
+def _positive_int(option: str, value: Any, allowed: str) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise _invalid(option, value, allowed)
+    return value
+
+
+def _byte_size(option: str, value: Any, allowed: str) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        raise _invalid(option, value, allowed)
+    try:
+        size = parse_bytes(value) if isinstance(value, str) else value
+    except (ValueError, TypeError):
+        raise _invalid(option, value, allowed) from None
+    if not isinstance(size, int) or size <= 0:
+        raise _invalid(option, value, allowed)
+    return size
+
+
+def _lineage_limit(value: Any) -> LineageLimit:
+    allowed = (
+        "a positive count (100000), a size string ('2 GiB'), "
+        "{'count': ..., 'bytes': ...} or a LineageLimit"
+    )
+    if isinstance(value, LineageLimit):
+        return value
+    if isinstance(value, Mapping):
+        unknown = set(value) - {"count", "bytes"}
+        if unknown:
+            raise _invalid("lineage_limit", value, allowed)
+        return LineageLimit(
+            count=_positive_int("lineage_limit", value.get("count"), allowed),
+            bytes=_byte_size("lineage_limit", value.get("bytes"), allowed),
+        )
+    if isinstance(value, str):
+        return LineageLimit(bytes=_byte_size("lineage_limit", value, allowed))
+    return LineageLimit(count=_positive_int("lineage_limit", value, allowed))

@@ -1,0 +1,290 @@
+"""The one translator from distributed's exceptions to resilient_dask's errors.
+
+:func:`translate` is the only place that decides which typed error a failure
+becomes. The tables below list every cancellation reason and every exception
+class distributed defines, each with what it becomes, so that
+``tests/test_translate.py`` fails when a new distributed release adds one that
+nobody decided about.
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+import time
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from distributed.client import FutureCancelledError, FuturesCancelledError
+from distributed.scheduler import KilledWorker
+
+from resilient_dask.errors import (
+    ErrorContext,
+    ResilientDaskError,
+    SchedulerConnectionLost,
+    SchedulerRestarted,
+    WorkerLost,
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class PassThrough:
+    """Table entry: the exception is raised unchanged, for the reason given."""
+
+    why: str
+
+
+@dataclasses.dataclass(frozen=True)
+class RootCause:
+    """Table entry: the error of whatever lost the data this depends on."""
+
+    why: str
+
+
+@dataclasses.dataclass(frozen=True)
+class WhenDisconnected:
+    """Table entry: SchedulerConnectionLost while the client has no scheduler, else unchanged."""
+
+    why: str
+
+
+Target = type[ResilientDaskError] | PassThrough | RootCause | WhenDisconnected
+
+#: Every reason distributed gives when it cancels a future, and what it becomes.
+CANCELLATION_REASONS: dict[str, Target] = {
+    "scheduler-connection-lost": SchedulerConnectionLost,
+    "scheduler-restart": SchedulerRestarted,
+    "lost dependencies": RootCause(
+        "the scheduler refused a graph that depends on keys it no longer has; the "
+        "error names why those keys were lost"
+    ),
+    "already forgotten": RootCause("the scheduler forgot a key the client asked about"),
+    "unknown": PassThrough("Future.cancel() without a reason: the user cancelled it"),
+}
+
+#: Every exception class distributed defines (by qualified name), and what it becomes.
+EXCEPTION_CLASSES: dict[str, Target] = {
+    "distributed.client.FutureCancelledError": RootCause("translated by its reason"),
+    "distributed.client.FuturesCancelledError": RootCause(
+        "one error carrying every key, of the type of its largest group"
+    ),
+    "distributed.scheduler.KilledWorker": WorkerLost,
+    "distributed.comm.core.CommClosedError": WhenDisconnected(
+        "a call failed because the comm closed; a worker comm closing is not a scheduler outage"
+    ),
+    "distributed.comm.core.FatalCommClosedError": WhenDisconnected("as CommClosedError"),
+    "distributed.core.RPCClosed": WhenDisconnected("an RPC object used after it was closed"),
+    "distributed.client.ClosedClientError": WhenDisconnected(
+        "the client closed itself because it could not reconnect"
+    ),
+    "distributed.client.AllExit": PassThrough("internal control flow of Client._gather"),
+    "distributed.exceptions.Reschedule": PassThrough("raised by tasks on purpose"),
+    "distributed.exceptions.WorkerStartTimeoutError": PassThrough(
+        "wait_for_workers() timed out; its message already says how many workers came"
+    ),
+    "distributed.scheduler.NoValidWorkerError": PassThrough(
+        "no worker satisfies the task's restrictions; its message names them"
+    ),
+    "distributed.scheduler.NoWorkerError": PassThrough("no-workers timeout; message names it"),
+    "distributed.worker_state_machine.InvalidTransition": PassThrough("worker-internal bug"),
+    "distributed.worker_state_machine.InvalidTaskState": PassThrough("worker-internal bug"),
+    "distributed.worker_state_machine.RecommendationsConflict": PassThrough(
+        "worker-internal bug"
+    ),
+    "distributed._async_taskgroup.AsyncTaskGroupClosedError": PassThrough("server shutdown"),
+    "distributed.shuffle._exceptions.P2PConsistencyError": PassThrough(
+        "P2P shuffle failure; surfaces as a task error with its own message"
+    ),
+    "distributed.shuffle._exceptions.P2PIllegalStateError": PassThrough("as P2PConsistencyError"),
+    "distributed.shuffle._exceptions.ShuffleClosedError": PassThrough("as P2PConsistencyError"),
+    "distributed.shuffle._exceptions.DataUnavailable": PassThrough("P2P-internal"),
+    "distributed.spill.MaxSpillExceeded": PassThrough("worker-internal spill control"),
+    "distributed.spill.PickleError": PassThrough("worker-internal spill failure"),
+    "distributed.spill.HandledError": PassThrough("worker-internal spill failure"),
+    "distributed.comm.inproc.QueueEmpty": PassThrough("inproc comm internal"),
+    "distributed.versions.VersionMismatchWarning": PassThrough("a warning, not an error"),
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class Situation:
+    """The connection as it is when an error is raised."""
+
+    scheduler: str | None
+    state: str
+    reconnected: bool
+    unreachable_for: float | None = None
+    connected: bool = True
+    gave_up: bool = False
+
+
+@dataclasses.dataclass(frozen=True)
+class Incident:
+    """An event that cancelled many futures at once."""
+
+    error_type: type[ResilientDaskError]
+    happened_at: float
+    scheduler: str | None
+    affected: int
+    detail: str = ""
+
+    def error(self, keys: Sequence[Any], situation: Situation | None = None) -> ResilientDaskError:
+        """The typed error for some of the keys this incident cancelled."""
+        ctx = ErrorContext(
+            scheduler=self.scheduler,
+            keys=tuple(str(k) for k in keys),
+            happened_at=self.happened_at,
+            affected=self.affected,
+        )
+        err = self.error_type(ctx)
+        return refresh(err, situation) if situation else err
+
+
+class IncidentLog:
+    """Which keys the last few incidents cancelled, to name root causes later."""
+
+    def __init__(self, keep: int = 8) -> None:
+        self.keep = keep
+        self._incidents: collections.deque[tuple[Incident, set[Any]]] = collections.deque()
+        self._cause: dict[Any, Incident] = {}
+
+    def record(
+        self,
+        error_type: type[ResilientDaskError],
+        keys: Iterable[Any],
+        scheduler: str | None,
+        detail: str = "",
+    ) -> Incident:
+        keyset = set(keys)
+        incident = Incident(error_type, time.time(), scheduler, len(keyset), detail)
+        self._incidents.append((incident, keyset))
+        for key in keyset:
+            self._cause[key] = incident
+        while len(self._incidents) > self.keep:
+            old, old_keys = self._incidents.popleft()
+            for key in old_keys:
+                if self._cause.get(key) is old:
+                    del self._cause[key]
+        return incident
+
+    def __bool__(self) -> bool:
+        return bool(self._incidents)
+
+    @property
+    def latest(self) -> Incident | None:
+        return self._incidents[-1][0] if self._incidents else None
+
+    def cause_of(self, key: Any) -> Incident | None:
+        return self._cause.get(key)
+
+    def lost_among(self, keys: Iterable[Any]) -> list[Any]:
+        return [k for k in keys if k in self._cause]
+
+
+def refresh(err: ResilientDaskError, situation: Situation | None, **changes: Any) -> ResilientDaskError:
+    """A copy of ``err`` describing the connection as it is now."""
+    ctx = err.context
+    if situation is not None:
+        ctx = ctx.replace(
+            state=situation.state,
+            reconnected=situation.reconnected,
+            unreachable_for=situation.unreachable_for,
+        )
+    if changes:
+        ctx = ctx.replace(**changes)
+    fresh = type(err)(ctx, err.message)
+    for name, value in err.__dict__.items():
+        if name not in ("context", "message"):
+            fresh.__dict__[name] = value
+    return fresh
+
+
+def _merge(errors: Sequence[ResilientDaskError], situation: Situation | None) -> ResilientDaskError:
+    """One error for many: the type of the largest group, carrying every key."""
+    by_type: dict[type[ResilientDaskError], list[ResilientDaskError]] = collections.defaultdict(list)
+    for err in errors:
+        by_type[type(err)].append(err)
+    main = max(by_type.values(), key=len)
+    keys: list[str] = []
+    seen: set[str] = set()
+    for err in errors:
+        for key in err.keys:
+            if key not in seen:
+                seen.add(key)
+                keys.append(key)
+    first = main[0]
+    affected = max((e.context.affected or 0) for e in errors) or None
+    return refresh(first, situation, keys=tuple(keys), affected=affected)
+
+
+def cancellation_target(reason: str | None) -> Target:
+    """What a cancellation with this reason becomes (user-given reasons pass through)."""
+    return CANCELLATION_REASONS.get(reason or "unknown", PassThrough("a reason given by the user"))
+
+
+def translate(
+    exc: BaseException,
+    situation: Situation | None = None,
+    incidents: IncidentLog | None = None,
+    keys: Sequence[Any] | None = None,
+) -> BaseException:
+    """Return the typed error for ``exc`` (or ``exc`` itself if it stays as it is).
+
+    ``keys``, when given, are the keys of the futures the failing call was
+    about; a cancellation error then names those of them that the same event
+    cancelled, rather than only the first one distributed reported.
+    """
+    if isinstance(exc, ResilientDaskError):
+        if keys and len(keys) > 1 and isinstance(exc, (SchedulerConnectionLost, SchedulerRestarted)):
+            return refresh(exc, situation, keys=tuple(str(k) for k in keys))
+        return refresh(exc, situation)
+    if isinstance(exc, FuturesCancelledError):
+        typed = [
+            t
+            for group in exc.error_groups
+            for e in group.errors
+            if isinstance(t := translate(e, situation, incidents), ResilientDaskError)
+        ]
+        return _merge(typed, situation) if typed else exc
+    if isinstance(exc, FutureCancelledError):
+        target = cancellation_target(exc.reason)
+        if isinstance(target, type):
+            ctx = ErrorContext(
+                scheduler=situation.scheduler if situation else None, keys=(str(exc.key),)
+            )
+            return refresh(target(ctx), situation)
+        if isinstance(target, RootCause) and incidents is not None:
+            incident = incidents.cause_of(exc.key) or incidents.latest
+            if incident is not None:
+                return incident.error([exc.key], situation)
+        return exc
+    if isinstance(exc, KilledWorker):
+        worker = getattr(exc.last_worker, "address", exc.last_worker)
+        ctx = ErrorContext(
+            scheduler=situation.scheduler if situation else None,
+            keys=(str(exc.task),),
+            happened_at=time.time(),
+            details=(
+                ("last_worker", str(worker) if worker is not None else None),
+                ("workers", (str(worker),) if worker is not None else ()),
+                ("allowed_failures", exc.allowed_failures),
+            ),
+        )
+        return refresh(WorkerLost(ctx), situation)
+    target = EXCEPTION_CLASSES.get(f"{type(exc).__module__}.{type(exc).__qualname__}")
+    if isinstance(target, WhenDisconnected) and situation is not None and not situation.connected:
+        incident = incidents.latest if incidents is not None else None
+        ctx = ErrorContext(
+            scheduler=situation.scheduler,
+            keys=tuple(str(k) for k in keys or ()),
+            happened_at=incident.happened_at if incident else time.time(),
+            affected=incident.affected if incident else None,
+        )
+        message = None
+        if situation.gave_up:
+            message = (
+                "The client lost its connection to the scheduler and gave up reconnecting; "
+                "it is closed."
+            )
+        return refresh(SchedulerConnectionLost(ctx, message), situation)
+    return exc

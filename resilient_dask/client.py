@@ -1,0 +1,418 @@
+"""ResilientClient: a ``distributed.Client`` whose failures are typed and watched.
+
+What it adds to ``distributed.Client``:
+
+* cancellations caused by a lost connection or a scheduler restart become
+  :class:`~resilient_dask.errors.SchedulerConnectionLost` /
+  :class:`~resilient_dask.errors.SchedulerRestarted` on every path a user meets
+  a result by (``result``, ``exception``, ``await``, ``gather``, ``wait``,
+  ``as_completed``, ``compute``, ``dask.compute``);
+* a heartbeat that notices a frozen scheduler (``rc.connection``), and blocking
+  calls that raise :class:`~resilient_dask.errors.SchedulerUnresponsive` instead
+  of waiting forever;
+* ``rc.guard()`` to translate errors raised by any code in a block.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+
+from distributed import Client, Future
+from distributed.comm.core import CommClosedError
+
+from resilient_dask import _compat
+from resilient_dask._config import Options
+from resilient_dask._events import emit
+from resilient_dask._guard import Guard, needs_translation
+from resilient_dask._state_machine import ConnectionState, ConnectionStateMachine
+from resilient_dask._translate import IncidentLog, Situation, translate
+from resilient_dask.connection import Connection, ConnectionCallback, Subscription
+from resilient_dask.errors import (
+    ErrorContext,
+    ResilientDaskError,
+    SchedulerConnectionLost,
+    SchedulerRestarted,
+    SchedulerUnresponsive,
+)
+
+__all__ = ["ResilientClient", "ResilientFuture"]
+
+logger = logging.getLogger(__name__)
+
+#: Client coroutines that must never be cut short by the unresponsive timeout.
+_UNGUARDED = frozenset({"_close", "_start", "_shutdown"})
+
+
+class ResilientFuture(Future):
+    """A ``distributed.Future`` of a :class:`ResilientClient`.
+
+    Behaves exactly like its base class, except that ``exception()`` raises the
+    typed cancellation (for example :class:`SchedulerConnectionLost`) of a future
+    cancelled by an outage, as ``concurrent.futures.Future.exception()`` raises
+    for cancelled futures, instead of returning ``None``.
+    """
+
+    def exception(self, timeout: Any = None, **kwargs: Any) -> Any:
+        return self.client.sync(self._typed_exception, callback_timeout=timeout, **kwargs)
+
+    async def _typed_exception(self) -> BaseException | None:
+        state = _compat.future_state(self)
+        assert state is not None
+        await state.wait()
+        if state.status == "error":
+            return state.exception  # type: ignore[no-any-return]
+        if state.status == "cancelled" and isinstance(state.exception, ResilientDaskError):
+            raise state.exception
+        return None
+
+
+class ResilientClient(_compat.ClientHooks, Client):
+    """A drop-in ``distributed.Client`` that survives and explains failures.
+
+    Takes every argument ``distributed.Client`` takes, plus (defaults from
+    ``dask.config`` under ``resilient-dask``; keyword arguments win):
+
+    resubmit:
+        Replay lineage after reconnecting to a scheduler that lost the keys.
+    heartbeat_interval:
+        How often the scheduler is probed (``"2s"``).
+    heartbeat_timeout:
+        A probe slower than this marks the scheduler UNRESPONSIVE (``"5s"``).
+    unresponsive_timeout:
+        Blocking calls raise SchedulerUnresponsive once the scheduler has not
+        answered for this long (``"60s"``).
+    scatter_policy:
+        ``"raise"`` or ``"keep"`` (keep a client-side copy to re-scatter).
+    lineage_limit:
+        Bound on remembered recipes: a count, a size, or both.
+
+    Note that ``heartbeat_interval`` here is the resilience probe;
+    distributed's own client heartbeat keeps its configured interval
+    (``distributed.client.heartbeat``).
+    """
+
+    def __init__(
+        self,
+        address: Any = None,
+        *args: Any,
+        resubmit: bool | None = None,
+        heartbeat_interval: str | float | None = None,
+        heartbeat_timeout: str | float | None = None,
+        unresponsive_timeout: str | float | None = None,
+        scatter_policy: str | None = None,
+        lineage_limit: Any = None,
+        **kwargs: Any,
+    ) -> None:
+        if address is None:
+            address = kwargs.pop("address_or_cluster", None)
+        # Validate everything before anything starts, so bad input leaves nothing behind.
+        self.options = Options.resolve(
+            resubmit=resubmit,
+            heartbeat_interval=heartbeat_interval,
+            heartbeat_timeout=heartbeat_timeout,
+            unresponsive_timeout=unresponsive_timeout,
+            scatter_policy=scatter_policy,
+            lineage_limit=lineage_limit,
+        )
+        self._rd_machine = ConnectionStateMachine(
+            heartbeat_timeout=self.options.heartbeat_timeout,
+            unresponsive_timeout=self.options.unresponsive_timeout,
+        )
+        self.connection = Connection(
+            self._rd_machine,
+            address=self._rd_address,
+            loop=self._rd_asyncio_loop,
+        )
+        self._rd_incidents = IncidentLog()
+        self._rd_expiry: asyncio.Future[None] | None = None
+        self._rd_expiry_handle: asyncio.TimerHandle | None = None
+        self._rd_heartbeat_task: asyncio.Task[None] | None = None
+        self._rd_root_causes: dict[Any, list[Any]] = {}
+        super().__init__(address, *args, **kwargs)
+
+    # -- public API ---------------------------------------------------------------
+
+    def on_connection_change(self, callback: ConnectionCallback) -> Subscription:
+        """Call ``callback(old_state, new_state, detail)`` on every connection transition.
+
+        The callback runs in the client's event loop and must not block. Returns a
+        handle whose ``unsubscribe()`` stops the calls.
+        """
+        return self.connection.subscribe(callback)
+
+    def guard(self) -> Guard:
+        """Context manager (sync and async) translating errors raised inside the block.
+
+        Errors from any distributed call in the block, including code that uses
+        plain ``distributed.Future`` objects or ``dask.compute``, come out as the
+        typed errors of :mod:`resilient_dask.errors`.
+        """
+        return Guard(self.translate_error)
+
+    def translate_error(self, exc: BaseException, keys: Sequence[Any] | None = None) -> BaseException:
+        """The typed error for ``exc`` as of now (``exc`` itself if it has none)."""
+        return translate(exc, self._rd_situation(), self._rd_incidents, keys)
+
+    def start(self, **kwargs: Any) -> None:
+        super().start(**kwargs)
+        if self.loop is not None:
+            self.loop.add_callback(self._rd_start_heartbeat)
+
+    def submit(self, *args: Any, **kwargs: Any) -> Any:
+        return self._rd_adopt(super().submit(*args, **kwargs))
+
+    def sync(
+        self,
+        func: Callable[..., Awaitable[Any]],
+        *args: Any,
+        asynchronous: bool | None = None,
+        callback_timeout: Any = None,
+        **kwargs: Any,
+    ) -> Any:
+        """Run ``func`` like ``distributed.Client.sync``, with typed errors and the
+        unresponsive-scheduler cut-off."""
+        if getattr(func, "__name__", "") in _UNGUARDED:
+            return super().sync(
+                func, *args, asynchronous=asynchronous, callback_timeout=callback_timeout, **kwargs
+            )
+        guarded = functools.partial(self._rd_guarded, func, args, kwargs)
+        return super().sync(guarded, asynchronous=asynchronous, callback_timeout=callback_timeout)
+
+    # -- the guarded call ---------------------------------------------------------
+
+    async def _rd_guarded(
+        self, func: Callable[..., Awaitable[Any]], args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> Any:
+        try:
+            if self._rd_machine.unresponsive_expired():
+                raise self._rd_unresponsive_error()
+            expiry = self._rd_expiry_future()
+            task = asyncio.ensure_future(func(*args, **kwargs))
+            try:
+                await asyncio.wait((task, expiry), return_when=asyncio.FIRST_COMPLETED)
+            except asyncio.CancelledError:
+                task.cancel()
+                raise
+            if not task.done():
+                task.cancel()
+                raise self._rd_unresponsive_error()
+            return task.result()
+        except BaseException as exc:
+            if not needs_translation(exc):
+                raise
+            typed = self.translate_error(exc, _involved_keys(func, args))
+            if typed is exc:
+                raise
+            raise typed.with_traceback(None) from (None if isinstance(exc, ResilientDaskError) else exc)
+
+    def _rd_expiry_future(self) -> asyncio.Future[None]:
+        """The future that resolves when the current unresponsive period runs out."""
+        if self._rd_expiry is None or self._rd_expiry.done():
+            self._rd_expiry = asyncio.get_running_loop().create_future()
+        return self._rd_expiry
+
+    def _rd_unresponsive_error(self) -> SchedulerUnresponsive:
+        machine = self._rd_machine
+        situation = self._rd_situation()
+        ctx = ErrorContext(
+            scheduler=situation.scheduler,
+            happened_at=machine.history[-1].time if machine.history else None,
+            state=situation.state,
+            reconnected=False,
+            details=(
+                ("silent_for", machine.silent_for()),
+                ("unresponsive_timeout", machine.unresponsive_timeout),
+            ),
+        )
+        return SchedulerUnresponsive(ctx)
+
+    # -- heartbeat ------------------------------------------------------------------
+
+    async def _rd_start_heartbeat(self) -> None:
+        if self._rd_heartbeat_task is None:
+            self._rd_heartbeat_task = asyncio.create_task(self._rd_heartbeat_loop())
+
+    async def _rd_heartbeat_loop(self) -> None:
+        loop = asyncio.get_running_loop()
+        options = self.options
+        while self.status not in ("closing", "closed"):
+            if self.status == "running" and self.scheduler is not None:
+                started = loop.time()
+                try:
+                    await asyncio.wait_for(self.scheduler.echo(), options.heartbeat_timeout)
+                except TimeoutError:
+                    self._rd_publish(self._rd_machine.heartbeat_timed_out())
+                except (OSError, CommClosedError) as exc:
+                    self._rd_publish(self._rd_machine.heartbeat_failed(repr(exc)))
+                except asyncio.CancelledError:
+                    raise
+                except Exception:  # pragma: no cover - never let the probe die silently
+                    logger.exception("resilient_dask heartbeat failed")
+                else:
+                    self._rd_publish(self._rd_machine.heartbeat_answered(loop.time() - started))
+                self._rd_arm_expiry()
+            await asyncio.sleep(options.heartbeat_interval)
+
+    def _rd_arm_expiry(self) -> None:
+        """Wake waiting calls when the unresponsive period runs out."""
+        deadline = self._rd_machine.unresponsive_deadline()
+        if self._rd_expiry_handle is not None:
+            self._rd_expiry_handle.cancel()
+            self._rd_expiry_handle = None
+        if deadline is None:
+            return
+        loop = asyncio.get_running_loop()
+        delay = max(0.0, deadline - self._rd_machine.clock.monotonic())
+        self._rd_expiry_handle = loop.call_later(delay, self._rd_expire)
+
+    def _rd_expire(self) -> None:
+        self._rd_expiry_handle = None
+        if not self._rd_machine.unresponsive_expired():
+            return
+        if self._rd_expiry is not None and not self._rd_expiry.done():
+            self._rd_expiry.set_result(None)
+        emit(
+            "scheduler.unresponsive_timeout",
+            address=self._rd_address(),
+            silent_for=round(self._rd_machine.silent_for(), 3),
+        )
+
+    # -- hooks called by _compat.ClientHooks ---------------------------------------------
+
+    def _rd_connection_lost(self) -> None:
+        states = _compat.client_states(self)
+        incident = self._rd_incidents.record(
+            SchedulerConnectionLost, states, self._rd_address(), "scheduler comm closed"
+        )
+        for key, state in states.items():
+            _compat.cancel_state(state, incident.error([key]))
+        states.clear()
+        self._rd_publish(
+            self._rd_machine.connection_lost(
+                f"scheduler comm closed; {incident.affected} futures cancelled"
+            ),
+            futures_cancelled=incident.affected,
+        )
+
+    def _rd_reconnect_finished(self) -> None:
+        if self.status == "running":
+            self._rd_publish(self._rd_machine.reconnected())
+
+    def _rd_scheduler_restarted(self) -> None:
+        states = _compat.client_states(self)
+        incident = self._rd_incidents.record(
+            SchedulerRestarted, states, self._rd_address(), "Client.restart()"
+        )
+        for key, state in states.items():
+            _compat.cancel_state(state, incident.error([key]))
+        states.clear()
+        emit("scheduler.restarted", address=self._rd_address(), futures_cancelled=incident.affected)
+
+    def _rd_keys_cancelled(self, keys: list[Any], reason: str | None, msg: str | None) -> list[Any]:
+        """Cancel with typed errors what we can explain; return the rest for upstream."""
+        if reason not in ("lost dependencies", "already forgotten") or not self._rd_incidents:
+            return keys
+        states = _compat.client_states(self)
+        remaining = []
+        for key in keys:
+            state = states.get(key)
+            lost = self._rd_root_causes.pop(key, None)
+            cause_key = lost[0] if lost else key
+            incident = self._rd_incidents.cause_of(cause_key) or self._rd_incidents.latest
+            if state is None or incident is None:
+                remaining.append(key)
+                continue
+            err = incident.error([key])
+            if lost:
+                shown = ", ".join(repr(str(k)) for k in lost[:3])
+                more = f" and {len(lost) - 3} more" if len(lost) > 3 else ""
+                err = type(err)(
+                    err.context,
+                    f"{key!r} depends on {shown}{more}, which {'was' if len(lost) == 1 else 'were'} "
+                    f"lost with the scheduler state ({err.summary})",
+                )
+            _compat.cancel_state(state, err)
+        return remaining
+
+    def _rd_before_graph(self, expr: Any, keys: Any) -> None:
+        if not self._rd_incidents:
+            return
+        lost = self._rd_incidents.lost_among(_compat.graph_dependencies(expr))
+        if lost:
+            for key in keys:
+                self._rd_root_causes[key] = lost
+
+    def _rd_adopt(self, obj: Any) -> Any:
+        return _compat.adopt(obj, ResilientFuture)
+
+    def _rd_closed(self) -> None:
+        gave_up = self._rd_machine.state is ConnectionState.RECONNECTING
+        detail = (
+            f"gave up reconnecting after {_compat.reconnect_timeout(self):g} s"
+            if gave_up
+            else "client closed"
+        )
+        self._rd_gave_up = gave_up
+        self._rd_publish(self._rd_machine.closed(detail))
+        if self._rd_heartbeat_task is not None:
+            self._rd_heartbeat_task.cancel()
+        if self._rd_expiry_handle is not None:
+            self._rd_expiry_handle.cancel()
+
+    # -- helpers --------------------------------------------------------------------
+
+    def _rd_publish(self, transition: Any, **fields: Any) -> None:
+        if transition is not None:
+            self.connection.publish(transition, **fields)
+            if transition.state is ConnectionState.UNRESPONSIVE:
+                self._rd_arm_expiry()
+
+    def _rd_address(self) -> str | None:
+        scheduler = getattr(self, "scheduler", None)
+        return getattr(scheduler, "address", None)
+
+    def _rd_asyncio_loop(self) -> asyncio.AbstractEventLoop | None:
+        loop = getattr(self, "loop", None)
+        return getattr(loop, "asyncio_loop", None)
+
+    def _rd_situation(self) -> Situation:
+        machine = self._rd_machine
+        state = machine.state
+        connected = machine.is_live or state is ConnectionState.RESUBMITTING
+        outage = machine.outage_duration()
+        return Situation(
+            scheduler=self._rd_address(),
+            state=state.name,
+            reconnected=state in (ConnectionState.CONNECTED, ConnectionState.RESUBMITTING),
+            unreachable_for=outage,
+            connected=connected,
+            gave_up=getattr(self, "_rd_gave_up", False),
+        )
+
+
+def _involved_keys(func: Callable[..., Any], args: tuple[Any, ...]) -> list[Any] | None:
+    """The keys of the futures a failing call was about that an outage cancelled."""
+    owner = getattr(func, "__self__", None)
+    futures = [owner] if isinstance(owner, Future) else []
+    if args and not futures:
+        futures = list(_compat.iter_futures(args[0]))
+    keys = []
+    for future in futures:
+        state = _compat.future_state(future)
+        if state is not None and isinstance(state.exception, ResilientDaskError):
+            keys.append(future.key)
+    return list(dict.fromkeys(keys)) or None
+
+
+def _typed_as_completed_result(future: Future, result: BaseException) -> BaseException | None:
+    client = future.client
+    if isinstance(result, ResilientDaskError) and isinstance(client, ResilientClient):
+        return client.translate_error(result, [future.key])
+    return None
+
+
+_compat.install_as_completed_translation(_typed_as_completed_result)

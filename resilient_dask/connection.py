@@ -1,0 +1,183 @@
+"""``rc.connection``: the client's view of its scheduler connection.
+
+The state itself is decided by :class:`~resilient_dask._state_machine.ConnectionStateMachine`;
+this module publishes it: the current state, the history of transitions, the last
+heartbeat latency, waiting for a state, and callbacks on every change.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from resilient_dask._events import emit, transition_event
+from resilient_dask._state_machine import ConnectionState, ConnectionStateMachine, Transition
+
+__all__ = ["Connection", "ConnectionState", "Subscription", "Transition"]
+
+logger = logging.getLogger(__name__)
+
+ConnectionCallback = Callable[[ConnectionState, ConnectionState, str], Any]
+
+
+class Subscription:
+    """Handle returned by ``rc.on_connection_change``; call :meth:`unsubscribe` to stop."""
+
+    def __init__(self, connection: Connection, callback: ConnectionCallback) -> None:
+        self._connection = connection
+        self.callback = callback
+
+    def unsubscribe(self) -> None:
+        """Stop calling the callback (idempotent)."""
+        self._connection._unsubscribe(self)
+
+    def __enter__(self) -> Subscription:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.unsubscribe()
+
+
+class Connection:
+    """Connection state, history and latency of one ResilientClient.
+
+    Transitions are applied in the client's event loop; every public attribute
+    is safe to read from any thread.
+    """
+
+    def __init__(
+        self,
+        machine: ConnectionStateMachine,
+        *,
+        address: Callable[[], str | None],
+        loop: Callable[[], asyncio.AbstractEventLoop | None],
+    ) -> None:
+        self._machine = machine
+        self._address = address
+        self._loop = loop
+        self._lock = threading.Lock()
+        self._changed = threading.Condition(self._lock)
+        self._subscriptions: list[Subscription] = []
+        self._async_waiters: list[tuple[ConnectionState, asyncio.Future[Transition | None]]] = []
+
+    # -- what users read --------------------------------------------------------
+
+    @property
+    def state(self) -> ConnectionState:
+        """The current :class:`ConnectionState`."""
+        return self._machine.state
+
+    @property
+    def history(self) -> list[Transition]:
+        """Every transition since the client started, oldest first (a copy)."""
+        with self._lock:
+            return list(self._machine.history)
+
+    @property
+    def latency(self) -> float | None:
+        """Round trip of the last answered heartbeat, in seconds (None before the first)."""
+        return self._machine.latency
+
+    @property
+    def address(self) -> str | None:
+        """The scheduler address the client talks to."""
+        return self._address()
+
+    def wait_for(
+        self, state: ConnectionState, timeout: float | None = None
+    ) -> Transition | None | Awaitable[Transition | None]:
+        """Block until the connection is in ``state``; awaitable inside the client's loop.
+
+        Returns the transition that reached the state (``None`` if it already was
+        in it). Raises ``TimeoutError`` after ``timeout`` seconds.
+        """
+        if not isinstance(state, ConnectionState):
+            raise TypeError(f"wait_for() takes a ConnectionState, got {state!r}")
+        loop = self._loop()
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is not None and running is loop:
+            return self._wait_async(state, timeout)
+        with self._changed:
+            if self._machine.state is state:
+                return None
+            start = len(self._machine.history)
+            found = self._changed.wait_for(
+                lambda: any(t.state is state for t in self._machine.history[start:]),
+                timeout=timeout,
+            )
+            if not found:
+                raise TimeoutError(
+                    f"connection did not reach {state} within {timeout} s "
+                    f"(it is {self._machine.state})"
+                )
+            return next(t for t in self._machine.history[start:] if t.state is state)
+
+    async def _wait_async(
+        self, state: ConnectionState, timeout: float | None
+    ) -> Transition | None:
+        if self._machine.state is state:
+            return None
+        waiter: asyncio.Future[Transition | None] = asyncio.get_running_loop().create_future()
+        entry = (state, waiter)
+        self._async_waiters.append(entry)
+        try:
+            return await asyncio.wait_for(waiter, timeout)
+        except TimeoutError:
+            raise TimeoutError(
+                f"connection did not reach {state} within {timeout} s "
+                f"(it is {self._machine.state})"
+            ) from None
+        finally:
+            if entry in self._async_waiters:
+                self._async_waiters.remove(entry)
+
+    def subscribe(self, callback: ConnectionCallback) -> Subscription:
+        """Call ``callback(old, new, detail)`` on every transition (in the client's loop)."""
+        if not callable(callback):
+            raise TypeError(f"on_connection_change() takes a callable, got {callback!r}")
+        subscription = Subscription(self, callback)
+        with self._lock:
+            self._subscriptions.append(subscription)
+        return subscription
+
+    def _unsubscribe(self, subscription: Subscription) -> None:
+        with self._lock:
+            if subscription in self._subscriptions:
+                self._subscriptions.remove(subscription)
+
+    # -- fed by the client ----------------------------------------------------------
+
+    def publish(self, transition: Transition | None, **fields: Any) -> Transition | None:
+        """Announce a transition the machine just made (no-op for ``None``)."""
+        if transition is None:
+            return None
+        with self._changed:
+            self._changed.notify_all()
+            subscriptions = list(self._subscriptions)
+        for state, waiter in list(self._async_waiters):
+            if state is transition.state and not waiter.done():
+                waiter.set_result(transition)
+        emit(
+            transition_event(transition),
+            address=self._address(),
+            old=transition.old.name,
+            new=transition.state.name,
+            detail=transition.detail,
+            **fields,
+        )
+        for subscription in subscriptions:
+            try:
+                subscription.callback(transition.old, transition.state, transition.detail)
+            except Exception:
+                logger.exception("connection callback %r failed", subscription.callback)
+        return transition
+
+    def __repr__(self) -> str:
+        latency = f"{self.latency * 1000:.1f} ms" if self.latency is not None else "n/a"
+        return f"<Connection {self.state} to {self.address} latency={latency}>"

@@ -1,0 +1,304 @@
+"""A throwaway Dask cluster of real processes on loopback, with fault injection.
+
+``dask scheduler`` and ``dask worker`` (with a nanny by default) run as
+subprocesses of the current Python, each in its own process group, on free
+127.0.0.1 ports. Faults are real: ``SIGKILL``, ``SIGSTOP``/``SIGCONT``, a
+scheduler restarted on the same port. :meth:`SubprocessCluster.close` (and the
+context manager, and a finaliser at interpreter exit) kills every process the
+cluster started, and only those, by process group id.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import pathlib
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import weakref
+from collections.abc import Sequence
+from typing import Any
+
+from resilient_dask.testing._poll import poll_for
+
+__all__ = ["ManagedProcess", "SubprocessCluster", "free_port", "scheduler_identity"]
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def scheduler_identity(address: str, timeout: float = 5.0) -> dict[str, Any] | None:
+    """The scheduler's ``identity()`` reply, or None if it does not answer in time."""
+    from distributed.core import rpc
+
+    async def ask() -> dict[str, Any]:
+        async with rpc(address, timeout=timeout) as r:
+            return await asyncio.wait_for(r.identity(), timeout)  # type: ignore[no-any-return]
+
+    try:
+        return asyncio.run(asyncio.wait_for(ask(), timeout + 1))
+    except Exception:
+        return None
+
+
+class ManagedProcess:
+    """One subprocess in its own process group, with its output in a log file."""
+
+    def __init__(self, name: str, argv: Sequence[str], log_dir: pathlib.Path, env: dict[str, str]):
+        self.name = name
+        self.argv = list(argv)
+        self.log_path = log_dir / f"{name}.log"
+        self._log = self.log_path.open("ab")
+        self.popen = subprocess.Popen(
+            self.argv,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env=env,
+            start_new_session=True,  # own process group: signals reach its children too
+        )
+        self.pid = self.popen.pid
+        self.frozen = False
+
+    @property
+    def alive(self) -> bool:
+        return self.popen.poll() is None
+
+    def signal(self, sig: int) -> None:
+        """Send ``sig`` to this process and every process it started."""
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.pid, sig)
+
+    def kill(self, timeout: float = 10.0) -> None:
+        """SIGKILL the whole process group and reap the process."""
+        self.signal(signal.SIGKILL)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.popen.wait(timeout)
+        self.frozen = False
+        self._log.close()
+
+    def freeze(self) -> None:
+        self.signal(signal.SIGSTOP)
+        self.frozen = True
+
+    def thaw(self) -> None:
+        self.signal(signal.SIGCONT)
+        self.frozen = False
+
+    def log(self) -> str:
+        """Everything the process printed so far."""
+        return self.log_path.read_text(errors="replace")
+
+
+def _kill_all(processes: list[ManagedProcess]) -> None:
+    for proc in processes:
+        proc.kill()
+
+
+class SubprocessCluster:
+    """A real scheduler and workers in subprocesses, on free loopback ports.
+
+    >>> with SubprocessCluster(n_workers=2) as cluster:          # doctest: +SKIP
+    ...     client = ResilientClient(cluster.scheduler_address)
+    ...     cluster.kill_scheduler()
+    ...     cluster.restart_scheduler()
+    """
+
+    def __init__(
+        self,
+        n_workers: int = 1,
+        *,
+        nthreads: int = 1,
+        nanny: bool = True,
+        worker_options: Sequence[str] = (),
+        scheduler_options: Sequence[str] = (),
+        env: dict[str, str] | None = None,
+        startup_timeout: float = 60.0,
+    ) -> None:
+        self.n_workers = n_workers
+        self.nthreads = nthreads
+        self.nanny = nanny
+        self.worker_options = list(worker_options)
+        self.scheduler_options = list(scheduler_options)
+        self.startup_timeout = startup_timeout
+        self.scheduler_port = free_port()
+        self._tmp = tempfile.TemporaryDirectory(prefix="resilient-dask-cluster-")
+        self.directory = pathlib.Path(self._tmp.name)
+        # Keep the scheduler's and workers' scratch space inside our temporary directory.
+        self.env = {"DASK_TEMPORARY_DIRECTORY": str(self.directory), **os.environ, **(env or {})}
+        self.scheduler: ManagedProcess | None = None
+        self.workers: list[ManagedProcess] = []
+        self._processes: list[ManagedProcess] = []
+        self._worker_count = 0
+        # Whatever happens to the test, never leave processes behind.
+        self._finalizer = weakref.finalize(self, _kill_all, self._processes)
+
+    @property
+    def scheduler_address(self) -> str:
+        return f"tcp://127.0.0.1:{self.scheduler_port}"
+
+    # -- lifecycle --------------------------------------------------------------
+
+    def start(self) -> SubprocessCluster:
+        try:
+            self.start_scheduler()
+            for _ in range(self.n_workers):
+                self.add_worker(wait=False)
+            self.wait_for_workers(self.n_workers)
+        except BaseException:
+            self.close()
+            raise
+        return self
+
+    def close(self) -> None:
+        """Kill every process this cluster started (SIGKILL, by process group)."""
+        _kill_all(self._processes)
+        self._processes.clear()
+        self.workers.clear()
+        self.scheduler = None
+        self._tmp.cleanup()
+
+    def __enter__(self) -> SubprocessCluster:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _spawn(self, name: str, argv: Sequence[str]) -> ManagedProcess:
+        proc = ManagedProcess(name, argv, self.directory, self.env)
+        self._processes.append(proc)
+        return proc
+
+    # -- scheduler ------------------------------------------------------------------
+
+    def start_scheduler(self) -> ManagedProcess:
+        """Start the scheduler on :attr:`scheduler_port` and wait until it answers."""
+        argv = [
+            sys.executable, "-m", "dask", "scheduler",
+            "--host", "127.0.0.1",
+            "--port", str(self.scheduler_port),
+            "--no-dashboard",
+            *self.scheduler_options,
+        ]  # fmt: skip
+        self.scheduler = self._spawn("scheduler", argv)
+        proc = self.scheduler
+        poll_for(
+            lambda: (not proc.alive) or scheduler_identity(self.scheduler_address, 2.0),
+            self.startup_timeout,
+            interval=0.1,
+            message=f"scheduler answering at {self.scheduler_address}",
+        )
+        if not proc.alive:
+            raise RuntimeError(f"scheduler exited during start-up:\n{proc.log()}")
+        return proc
+
+    def kill_scheduler(self) -> None:
+        """SIGKILL the scheduler."""
+        if self.scheduler is not None:
+            self.scheduler.kill()
+
+    def freeze_scheduler(self) -> None:
+        """SIGSTOP the scheduler: its sockets stay open but it answers nothing."""
+        if self.scheduler is not None:
+            self.scheduler.freeze()
+
+    def thaw_scheduler(self) -> None:
+        """SIGCONT a frozen scheduler."""
+        if self.scheduler is not None:
+            self.scheduler.thaw()
+
+    def restart_scheduler(self, *, respawn_workers: bool = False) -> ManagedProcess:
+        """Kill the scheduler if it runs, then start a new one on the same port.
+
+        With ``respawn_workers=True``, also wait for the old workers to exit (they
+        close themselves when their scheduler goes away) and start new ones.
+        """
+        self.kill_scheduler()
+        if respawn_workers:
+            for proc in self.workers:
+                with contextlib.suppress(TimeoutError):
+                    self.wait_until_dead(proc, timeout=30)
+        proc = self.start_scheduler()
+        if respawn_workers:
+            self.respawn_workers()
+        return proc
+
+    # -- workers ----------------------------------------------------------------------
+
+    def add_worker(self, *, wait: bool = True, options: Sequence[str] = ()) -> ManagedProcess:
+        """Start one more worker (with a nanny unless the cluster says otherwise)."""
+        self._worker_count += 1
+        name = f"worker-{self._worker_count}"
+        argv = [
+            sys.executable, "-m", "dask", "worker", self.scheduler_address,
+            "--host", "127.0.0.1",
+            "--nthreads", str(self.nthreads),
+            "--name", name,
+            "--no-dashboard",
+            "--nanny" if self.nanny else "--no-nanny",
+            "--local-directory", str(self.directory / name),
+            *self.worker_options,
+            *options,
+        ]  # fmt: skip
+        proc = self._spawn(name, argv)
+        self.workers.append(proc)
+        if wait:
+            self.wait_for_workers(len([w for w in self.workers if w.alive]))
+        return proc
+
+    def respawn_workers(self, *, wait: bool = True) -> list[ManagedProcess]:
+        """Start a new worker for each one whose process has exited, as a deployment's
+        orchestrator (Kubernetes, a job scheduler) would.
+
+        Since distributed 2023.x a worker closes itself, nanny included, when it
+        loses its scheduler; after :meth:`restart_scheduler` call this to get workers.
+        """
+        dead = [w for w in self.workers if not w.alive]
+        for proc in dead:
+            self.workers.remove(proc)
+        started = [self.add_worker(wait=False) for _ in dead]
+        if wait and started:
+            self.wait_for_workers(len(self.workers))
+        return started
+
+    def kill_worker(self, index: int = 0) -> ManagedProcess:
+        """SIGKILL worker ``index`` and its nanny (the whole worker process group)."""
+        proc = self.workers[index]
+        proc.kill()
+        return proc
+
+    def worker_count(self) -> int:
+        """How many workers the scheduler currently knows (0 if it does not answer)."""
+        identity = scheduler_identity(self.scheduler_address, 2.0)
+        return len(identity["workers"]) if identity else 0
+
+    def wait_for_workers(self, n: int, timeout: float | None = None) -> None:
+        """Wait until the scheduler knows at least ``n`` workers."""
+        poll_for(
+            lambda: self.worker_count() >= n,
+            self.startup_timeout if timeout is None else timeout,
+            interval=0.1,
+            message=f"{n} workers registered with {self.scheduler_address}",
+        )
+
+    def logs(self) -> str:
+        """The output of every process, for failure reports."""
+        return "\n".join(f"--- {p.name} (pid {p.pid}) ---\n{p.log()}" for p in self._processes)
+
+    def wait_until_dead(self, proc: ManagedProcess, timeout: float = 10.0) -> None:
+        poll_for(lambda: not proc.alive, timeout, message=f"{proc.name} exited")
+
+    def __repr__(self) -> str:
+        return (
+            f"<SubprocessCluster {self.scheduler_address} "
+            f"workers={len(self.workers)} started={time.strftime('%H:%M:%S')}>"
+        )
