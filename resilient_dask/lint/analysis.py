@@ -65,6 +65,11 @@ _NOT_COLLECTION_FUNCS = frozenset({
 _NOT_COLLECTION_METHODS = _NOT_COLLECTION_FUNCS | frozenset({
     "head", "tail", "__dask_graph__", "__dask_keys__", "dask_graph", "to_delayed", "take_first",
 })
+_COLLECTION_METADATA = frozenset({
+    "shape", "npartitions", "dtypes", "dtype", "columns", "divisions", "chunks", "chunksize",
+    "ndim", "name", "known_divisions", "numblocks", "nbytes", "size", "dask", "_meta",
+    "itemsize", "empty", "compute", "persist", "to_delayed", "visualize", "__dask_graph__",
+})
 _CONTAINER_LITERALS = (ast.List, ast.Tuple, ast.Set, ast.Dict, ast.ListComp, ast.SetComp,
                        ast.DictComp, ast.GeneratorExp)
 
@@ -323,6 +328,8 @@ class Analysis:
                 return stored
         if expr.attr in _CLIENT_NAMES:
             return frozenset({CLIENT})
+        if expr.attr not in _COLLECTION_METADATA and COLLECTION in self.kinds(expr.value, scope):
+            return frozenset({COLLECTION})
         return NOTHING
 
     def self_attribute_kinds(self, attr: str, scope: Scope) -> Kinds | None:

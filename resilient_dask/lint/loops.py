@@ -22,11 +22,13 @@ def loop_nodes(loop: Loop) -> list[ast.AST]:
     return nodes
 
 
-def walk_body(nodes: Iterable[ast.AST]) -> Iterable[ast.AST]:
+def walk_body(nodes: Iterable[ast.AST], exclude: ast.AST | None = None) -> Iterable[ast.AST]:
     """Every node under ``nodes``, not descending into nested functions or classes."""
     stack = list(nodes)
     while stack:
         node = stack.pop()
+        if node is exclude:
+            continue
         yield node
         if isinstance(node, _SCOPES):
             continue
@@ -43,15 +45,16 @@ def target_names(loop: Loop) -> set[str]:
     return {n.id for t in targets for n in ast.walk(t) if isinstance(n, ast.Name)}
 
 
-def varying_names(loop: Loop) -> set[str]:
+def varying_names(loop: Loop, exclude: ast.AST | None = None) -> set[str]:
     """Names whose value may change from one iteration to the next.
 
     The loop targets, every name assigned in the body, and (conservatively)
     every name whose object the body may mutate: receivers of method calls,
-    names passed to calls, bases of attribute or item stores.
+    names passed to calls, bases of attribute or item stores. The call
+    ``exclude`` (the one being judged) is skipped.
     """
     names = target_names(loop)
-    for node in walk_body(loop_nodes(loop)):
+    for node in walk_body(loop_nodes(loop), exclude):
         if isinstance(node, ast.Name) and not isinstance(node.ctx, ast.Load):
             names.add(node.id)
         elif isinstance(node, ast.Call):

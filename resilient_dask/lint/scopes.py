@@ -69,6 +69,8 @@ class CallSite:
     loops: tuple[Loop, ...]
     withs: tuple[ast.withitem, ...]
     parent: ast.AST | None
+    statement: ast.AST | None = None
+    """The innermost statement containing the call."""
 
 
 @dataclass(eq=False)
@@ -115,6 +117,7 @@ class Collector:
         self._scope = self.module
         self._loops: tuple[Loop, ...] = ()
         self._withs: tuple[ast.withitem, ...] = ()
+        self._statement: ast.AST | None = None
         self._visit_list(tree.body, tree)
 
     # -- scopes -------------------------------------------------------------
@@ -137,6 +140,8 @@ class Collector:
     # -- walking ------------------------------------------------------------
     def _visit_list(self, nodes: list[ast.stmt] | list[ast.expr], parent: ast.AST) -> None:
         for node in nodes:
+            if isinstance(node, ast.stmt):
+                self._statement = node
             self._visit(node, parent)
 
     def _generic(self, node: ast.AST) -> None:
@@ -158,7 +163,9 @@ class Collector:
             else:
                 self._bind(node.id, "other", node)
         elif isinstance(node, ast.Call):
-            self._scope.calls.append(CallSite(node, self._scope, self._loops, self._withs, parent))
+            self._scope.calls.append(
+                CallSite(node, self._scope, self._loops, self._withs, parent, self._statement)
+            )
             func = node.func
             if isinstance(func, ast.Call):
                 self.called.add(id(func))
@@ -336,11 +343,11 @@ class Collector:
         self._enter(self._push("lambda", node, "<lambda>"), node.args, [node.body])
 
     def _enter(self, scope: Scope, args: ast.arguments, body: list[ast.stmt] | list[ast.expr]) -> None:
-        outer, loops, withs = self._scope, self._loops, self._withs
+        outer, loops, withs, statement = self._scope, self._loops, self._withs, self._statement
         self._scope, self._loops, self._withs = scope, (), ()
         self._params(args)
         self._visit_list(body, scope.node)
-        self._scope, self._loops, self._withs = outer, loops, withs
+        self._scope, self._loops, self._withs, self._statement = outer, loops, withs, statement
 
     def _class(self, node: ast.ClassDef) -> None:
         for expr in (*node.decorator_list, *node.bases, *(k.value for k in node.keywords)):
@@ -348,8 +355,9 @@ class Collector:
         self._bind(node.name, "class", node, def_node=node)
         outer, loops, withs = self._scope, self._loops, self._withs
         self._scope, self._loops, self._withs = self._push("class", node, node.name), (), ()
+        statement = self._statement
         self._visit_list(node.body, node)
-        self._scope, self._loops, self._withs = outer, loops, withs
+        self._scope, self._loops, self._withs, self._statement = outer, loops, withs, statement
 
     def _comprehension(self, node: Comprehension) -> None:
         generators = node.generators

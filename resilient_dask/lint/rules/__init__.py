@@ -11,11 +11,33 @@ from resilient_dask.lint.rules.base import Example, Finding, Rule, example
 from resilient_dask.lint.rules.rd001_returned_future import ReturnedFuture
 from resilient_dask.lint.rules.rd002_blocking_wait_in_task import BlockingWaitInTask
 from resilient_dask.lint.rules.rd003_closure_captured_future import ClosureCapturedFuture
+from resilient_dask.lint.rules.rd004_compute_in_delayed import ComputeInDelayed
+from resilient_dask.lint.rules.rd005_delayed_of_result import DelayedOfResult
+from resilient_dask.lint.rules.rd006_compute_in_loop import ComputeInLoop
+from resilient_dask.lint.rules.rd007_repeated_large_argument import RepeatedLargeArgument
+from resilient_dask.lint.rules.rd008_delayed_in_delayed import DelayedInDelayed
+from resilient_dask.lint.rules.rd009_delayed_of_collection import DelayedOfCollection
+from resilient_dask.lint.rules.rd010_hidden_future_argument import HiddenFutureArgument
+from resilient_dask.lint.rules.rd011_identical_submit_in_loop import IdenticalSubmitInLoop
+from resilient_dask.lint.rules.rd012_scatter_in_loop import ScatterInLoop
+from resilient_dask.lint.rules.rd013_result_after_worker_client import ResultAfterWorkerClient
+from resilient_dask.lint.rules.rd014_delayed_extra_arguments import DelayedExtraArguments
 
 RULES: tuple[type[Rule], ...] = (
     ReturnedFuture,
     BlockingWaitInTask,
     ClosureCapturedFuture,
+    ComputeInDelayed,
+    DelayedOfResult,
+    ComputeInLoop,
+    RepeatedLargeArgument,
+    DelayedInDelayed,
+    DelayedOfCollection,
+    HiddenFutureArgument,
+    IdenticalSubmitInLoop,
+    ScatterInLoop,
+    ResultAfterWorkerClient,
+    DelayedExtraArguments,
 )
 """Every rule class, sorted by code."""
 

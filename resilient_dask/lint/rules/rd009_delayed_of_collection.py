@@ -1,0 +1,107 @@
+"""RD009 delayed-of-collection: a Dask collection is wrapped in or passed to delayed."""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Iterator
+
+from resilient_dask.lint.analysis import COLLECTION, DELAYED_FN, Analysis
+from resilient_dask.lint.rules.base import Finding, Rule, example
+
+
+class DelayedOfCollection(Rule):
+    code = "RD009"
+    name = "delayed-of-collection"
+    severity = "warning"
+    summary = "A dask array/dataframe/bag is wrapped in delayed() or passed to a delayed function."
+    message = (
+        "{what} the Dask collection '{collection}': the whole collection is computed into one "
+        "in-memory object and handed to a single task"
+    )
+    fix = "use {collection}.to_delayed() (one Delayed per partition) or map_partitions/map_blocks"
+    explanation = """\
+`dask.delayed(ddf)` or `delayed(f)(ddf)` on a Dask array, dataframe or bag turns the whole
+distributed collection into one concrete NumPy array / pandas DataFrame / list inside a
+single task. All partitions travel to one worker, which may run out of memory, and the
+function gets no parallelism.
+
+Work partition by partition instead:
+
+```python
+parts = ddf.to_delayed()                      # one Delayed per partition
+results = [dask.delayed(process)(p) for p in parts]
+# or simply
+result = ddf.map_partitions(process)
+```
+"""
+    VALID = (
+        example("""
+            import dask
+            import dask.dataframe as dd
+
+            ddf = dd.read_parquet("data/")
+            results = [dask.delayed(process)(p) for p in ddf.to_delayed()]
+            dask.compute(*results)
+        """),
+        example("""
+            import dask.array as da
+            from dask import delayed
+
+            x = da.ones((1000, 1000), chunks=100)
+            y = x.map_blocks(process)
+            total = delayed(sum)([1, 2, 3])
+        """),
+        example("""
+            import dask
+            import pandas as pd
+
+            df = pd.read_csv("small.csv")
+            out = dask.delayed(process)(df)
+        """),
+    )
+    INVALID = (
+        example("""
+            import dask
+            import dask.dataframe as dd
+
+            ddf = dd.read_csv("data-*.csv")
+            out = dask.delayed(ddf)
+        """, 5),
+        example("""
+            import dask.array as da
+            from dask import delayed
+
+            x = da.random.random((10000, 10000), chunks=1000)
+            y = (x + 1).T
+            z = delayed(process)(y)
+        """, 6),
+        example("""
+            import dask
+            import dask.bag as db
+
+            @dask.delayed
+            def count(items):
+                return len(items)
+
+            b = db.from_sequence(range(1000)).map(str)
+            n = count(b)
+        """, 9),
+    )
+
+    def check(self, analysis: Analysis) -> Iterator[Finding]:
+        for site in analysis.calls():
+            call, scope = site.node, site.scope
+            if analysis.is_delayed_call(call, scope):
+                what, args = "delayed() wraps", call.args[:1]
+            elif not isinstance(call.func, ast.Call | ast.Name | ast.Attribute) or (
+                DELAYED_FN not in analysis.kinds(call.func, scope)
+            ):
+                continue
+            else:
+                what = "a delayed function receives"
+                args = [*call.args, *(k.value for k in call.keywords)]
+            for arg in args:
+                if COLLECTION in analysis.kinds(arg, scope):
+                    name = ast.unparse(arg) if len(ast.unparse(arg)) <= 40 else "collection"
+                    yield Finding(call, {"what": what, "collection": name})
+                    break
