@@ -6,17 +6,24 @@ imports the code it checks, nor ``dask`` or ``distributed`` themselves.
 
 from __future__ import annotations
 
+from resilient_dask.lint.config import ConfigError, LintConfig, load_config
 from resilient_dask.lint.diagnostics import Diagnostic, PathError, Severity, SourceError
 from resilient_dask.lint.engine import lint_source
 from resilient_dask.lint.rules import RULES, Rule, find_rule
+from resilient_dask.lint.runner import LintReport, lint_paths
 
 __all__ = [
     "RULES",
+    "ConfigError",
     "Diagnostic",
+    "LintConfig",
+    "LintReport",
     "PathError",
     "Rule",
     "Severity",
     "SourceError",
     "find_rule",
+    "lint_paths",
     "lint_source",
+    "load_config",
 ]

@@ -20,72 +20,46 @@ import ast
 from collections.abc import Iterator
 
 from resilient_dask.lint import sizes
+from resilient_dask.lint.kinds import (
+    CARRIES_LARGE,
+    CLIENT,
+    CLIENT_FACTORIES,
+    CLIENT_METHODS,
+    CLIENT_NAMES,
+    COLLECTION,
+    COLLECTION_METADATA,
+    COLLECTION_MODULES,
+    DELAYED,
+    DELAYED_FN,
+    FROM_WORKER_CLIENT,
+    FUTURE,
+    FUTUREISH,
+    FUTURES,
+    HIDES_FUTURE,
+    LARGE,
+    METHOD,
+    NOT_COLLECTION_FUNCS,
+    NOT_COLLECTION_METHODS,
+    NOTHING,
+    PARTIAL,
+    PERSISTED,
+    RNG,
+    WORKER_CLIENT,
+    Kinds,
+    canonical,
+)
 from resilient_dask.lint.scopes import Binding, CallSite, Collector, Pos, Scope, pos_of
 
-Kinds = frozenset[str]
-NOTHING: Kinds = frozenset()
-
-# Kinds of values.
-CLIENT = "client"
-WORKER_CLIENT = "worker_client"  # the client of a ``with worker_client() as c`` block
-FUTURE = "future"
-FUTURES = "futures"  # a list/tuple/dict holding Futures
-PERSISTED = "persisted"  # a collection returned by client.persist (backed by Futures)
-FROM_WORKER_CLIENT = "from_worker_client"  # a Future made by a worker_client client
-COLLECTION = "collection"  # dask array / dataframe / bag
-DELAYED = "delayed"  # a Delayed object
-DELAYED_FN = "delayed_fn"  # calling it builds a Delayed: delayed(f), @delayed def
-LARGE = "large"
-PARTIAL = "partial"
-HIDES_FUTURE = "hides_future"  # an object holding a Future that Dask cannot see
-CARRIES_LARGE = "carries_large"  # a partial or object holding a large object
-RNG = "rng"  # numpy.random.default_rng()
-METHOD = "method:"  # prefix: a bound client method, e.g. ``submit = client.submit``
-
-FUTUREISH = frozenset({FUTURE, FUTURES, PERSISTED})
-
-_CLIENT_NAMES = frozenset({"client", "_client", "dask_client"})
-CLIENT_METHODS = frozenset({
-    "submit", "map", "scatter", "compute", "persist", "gather", "result",
-})
-_CLIENT_FACTORIES = frozenset({
-    "distributed.get_client", "distributed.Client", "distributed.default_client",
-})
-_DISTRIBUTED_NAMES = frozenset({
-    "Client", "get_client", "worker_client", "secede", "rejoin", "wait", "as_completed",
-    "fire_and_forget", "default_client", "Future", "get_worker", "LocalCluster",
-})
-_COLLECTION_MODULES = ("dask.array.", "dask.dataframe.", "dask.bag.")
-_NOT_COLLECTION_FUNCS = frozenset({
-    "compute", "persist", "visualize", "store", "to_zarr", "to_hdf5", "to_npy_stack",
-    "to_parquet", "to_csv", "to_hdf", "to_sql", "to_json", "to_textfiles", "to_orc",
-    "to_delayed", "from_delayed_function", "map_blocks_function", "Array", "DataFrame",
-    "Series", "Bag", "Index", "Item", "Scalar", "core", "utils", "optimize", "normalize_chunks",
-})
-_NOT_COLLECTION_METHODS = _NOT_COLLECTION_FUNCS | frozenset({
-    "head", "tail", "__dask_graph__", "__dask_keys__", "dask_graph", "to_delayed", "take_first",
-})
-_COLLECTION_METADATA = frozenset({
-    "shape", "npartitions", "dtypes", "dtype", "columns", "divisions", "chunks", "chunksize",
-    "ndim", "name", "known_divisions", "numblocks", "nbytes", "size", "dask", "_meta",
-    "itemsize", "empty", "compute", "persist", "to_delayed", "visualize", "__dask_graph__",
-})
-_CONTAINER_LITERALS = (ast.List, ast.Tuple, ast.Set, ast.Dict, ast.ListComp, ast.SetComp,
-                       ast.DictComp, ast.GeneratorExp)
-
-
-def canonical(qualname: str) -> str:
-    """One spelling per Dask name: ``dask.distributed.Client`` -> ``distributed.Client``."""
-    if qualname.startswith("dask.distributed."):
-        qualname = "distributed." + qualname[len("dask.distributed."):]
-    parts = qualname.split(".")
-    if parts[0] == "distributed" and len(parts) > 2 and parts[-1] in _DISTRIBUTED_NAMES:
-        return "distributed." + parts[-1]
-    if qualname == "dask.delayed.delayed":
-        return "dask.delayed"
-    if qualname in ("dask.base.compute", "dask.base.persist"):
-        return "dask." + parts[-1]
-    return qualname
+_CONTAINER_LITERALS = (
+    ast.List,
+    ast.Tuple,
+    ast.Set,
+    ast.Dict,
+    ast.ListComp,
+    ast.SetComp,
+    ast.DictComp,
+    ast.GeneratorExp,
+)
 
 
 class Analysis:
@@ -121,8 +95,11 @@ class Analysis:
         while current is not None:
             if name in current.declared_global:
                 return self.module if name in self.module.bindings else None
-            if (first or current.kind != "class") and name in current.bindings \
-                    and name not in current.declared_nonlocal:
+            if (
+                (first or current.kind != "class")
+                and name in current.bindings
+                and name not in current.declared_nonlocal
+            ):
                 return current
             first = False
             current = current.parent
@@ -161,8 +138,11 @@ class Analysis:
         for binding in owner.bindings[expr.id]:
             if binding.kind == "import":
                 names.add(canonical(binding.qualname))
-            elif binding.kind == "assign" and isinstance(binding.value, ast.Attribute | ast.Name) \
-                    and id(binding.value) not in self._active:
+            elif (
+                binding.kind == "assign"
+                and isinstance(binding.value, ast.Attribute | ast.Name)
+                and id(binding.value) not in self._active
+            ):
                 self._active.add(id(binding.value))
                 try:
                     target = self.qualname(binding.value, owner)
@@ -206,7 +186,7 @@ class Analysis:
         self._kinds[key] = result
         return result
 
-    def _compute_kinds(self, expr: ast.expr, scope: Scope) -> Kinds:  # noqa: C901
+    def _compute_kinds(self, expr: ast.expr, scope: Scope) -> Kinds:
         if isinstance(expr, ast.Name):
             return self._name_kinds(expr, scope)
         if isinstance(expr, ast.Call):
@@ -257,7 +237,7 @@ class Analysis:
     def _name_kinds(self, expr: ast.Name, scope: Scope) -> Kinds:
         bindings, mutations = self.reaching(expr.id, scope, pos_of(expr))
         if not bindings:
-            return frozenset({CLIENT}) if expr.id in _CLIENT_NAMES else NOTHING
+            return frozenset({CLIENT}) if expr.id in CLIENT_NAMES else NOTHING
         mutated = NOTHING
         if mutations:
             each = [self._mutation_kinds(m) for m in mutations]
@@ -297,9 +277,12 @@ class Analysis:
             return NOTHING
         if kind == "param":
             if value is not None:
-                return frozenset({CLIENT}) if self.qualname(value, scope) == "distributed.Client" \
+                return (
+                    frozenset({CLIENT})
+                    if self.qualname(value, scope) == "distributed.Client"
                     else NOTHING
-            return frozenset({CLIENT}) if binding.name in _CLIENT_NAMES else NOTHING
+                )
+            return frozenset({CLIENT}) if binding.name in CLIENT_NAMES else NOTHING
         return NOTHING
 
     def element_kinds(self, iterable: ast.expr | None, scope: Scope) -> Kinds:
@@ -326,9 +309,9 @@ class Analysis:
             stored = self.self_attribute_kinds(expr.attr, scope)
             if stored is not None:
                 return stored
-        if expr.attr in _CLIENT_NAMES:
+        if expr.attr in CLIENT_NAMES:
             return frozenset({CLIENT})
-        if expr.attr not in _COLLECTION_METADATA and COLLECTION in self.kinds(expr.value, scope):
+        if expr.attr not in COLLECTION_METADATA and COLLECTION in self.kinds(expr.value, scope):
             return frozenset({COLLECTION})
         return NOTHING
 
@@ -345,13 +328,16 @@ class Analysis:
             child = stack.pop()
             stack.extend(child.children)
             for target, value, _ in child.attr_stores:
-                if target.attr == attr and isinstance(target.value, ast.Name) \
-                        and target.value.id == "self":
+                if (
+                    target.attr == attr
+                    and isinstance(target.value, ast.Name)
+                    and target.value.id == "self"
+                ):
                     kinds = self.kinds(value, child)
                     result = kinds if result is None else result & kinds
         return result
 
-    def _call_kinds(self, call: ast.Call, scope: Scope) -> Kinds:  # noqa: C901
+    def _call_kinds(self, call: ast.Call, scope: Scope) -> Kinds:
         func = call.func
         method = self.client_method(call, scope)
         if method is not None:
@@ -372,7 +358,7 @@ class Analysis:
             return frozenset({DELAYED})
         name = self.qualname(func, scope)
         if name is not None:
-            if name in _CLIENT_FACTORIES:
+            if name in CLIENT_FACTORIES:
                 return frozenset({CLIENT})
             if name == "distributed.worker_client":
                 return frozenset({CLIENT, WORKER_CLIENT})
@@ -384,8 +370,10 @@ class Analysis:
                 return self._carried(call, scope)
             if name == "numpy.random.default_rng":
                 return frozenset({RNG})
-            if name.startswith(_COLLECTION_MODULES) and \
-                    name.rsplit(".", 1)[-1] not in _NOT_COLLECTION_FUNCS:
+            if (
+                name.startswith(COLLECTION_MODULES)
+                and name.rsplit(".", 1)[-1] not in NOT_COLLECTION_FUNCS
+            ):
                 return frozenset({COLLECTION})
             if sizes.is_loader(name) or sizes.call_bytes(name, call) >= sizes.LARGE_BYTES:
                 return frozenset({LARGE})
@@ -395,29 +383,36 @@ class Analysis:
                 return frozenset({LARGE})
         if isinstance(func, ast.Attribute):
             receiver = self.kinds(func.value, scope)
-            if COLLECTION in receiver and func.attr not in _NOT_COLLECTION_METHODS:
+            if COLLECTION in receiver and func.attr not in NOT_COLLECTION_METHODS:
                 return frozenset({COLLECTION})
             if LARGE in receiver and func.attr in sizes.LARGE_PRESERVING_METHODS:
                 return frozenset({LARGE})
             if RNG in receiver and sizes.rng_bytes(func.attr, call) >= sizes.LARGE_BYTES:
                 return frozenset({LARGE})
-            if func.attr in ("read", "read_bytes") and isinstance(func.value, ast.Call) \
-                    and sizes.opens_file(func.value):
+            if (
+                func.attr in ("read", "read_bytes")
+                and isinstance(func.value, ast.Call)
+                and sizes.opens_file(func.value)
+            ):
                 return frozenset({LARGE})
-        if isinstance(func, ast.Name) and func.id in ("bytes", "bytearray") \
-                and self.lookup(func.id, scope) is None:
-            return frozenset({LARGE}) if sizes.builtin_bytes(call) >= sizes.LARGE_BYTES \
-                else NOTHING
+        if (
+            isinstance(func, ast.Name)
+            and func.id in ("bytes", "bytearray")
+            and self.lookup(func.id, scope) is None
+        ):
+            return frozenset({LARGE}) if sizes.builtin_bytes(call) >= sizes.LARGE_BYTES else NOTHING
         if _looks_like_constructor(func):
             return self._carried(call, scope) & {CARRIES_LARGE}
         return NOTHING
 
     def _carried(self, call: ast.Call, scope: Scope) -> Kinds:
         found: set[str] = set()
-        values = [*call.args[1:], *(k.value for k in call.keywords)] \
-            if isinstance(call.func, ast.Name | ast.Attribute) and self.qualname(
-                call.func, scope
-            ) == "functools.partial" else [*call.args, *(k.value for k in call.keywords)]
+        values = (
+            [*call.args[1:], *(k.value for k in call.keywords)]
+            if isinstance(call.func, ast.Name | ast.Attribute)
+            and self.qualname(call.func, scope) == "functools.partial"
+            else [*call.args, *(k.value for k in call.keywords)]
+        )
         for value in values:
             kinds = self.kinds(value, scope)
             if kinds & FUTUREISH or HIDES_FUTURE in kinds:
@@ -436,7 +431,7 @@ class Analysis:
         if isinstance(func, ast.Name):
             for kind in self.kinds(func, scope):
                 if kind.startswith(METHOD):
-                    return kind[len(METHOD):]
+                    return kind[len(METHOD) :]
         return None
 
     def is_delayed_decorator(self, decorator: ast.expr, scope: Scope) -> bool:
@@ -459,8 +454,11 @@ class Analysis:
             if self.is_call_to(expr, scope, "functools.partial", "dask.delayed") and expr.args:
                 return self.function_scopes(expr.args[0], scope)
             return []
-        if isinstance(expr, ast.Attribute) and isinstance(expr.value, ast.Name) \
-                and expr.value.id in ("self", "cls"):
+        if (
+            isinstance(expr, ast.Attribute)
+            and isinstance(expr.value, ast.Name)
+            and expr.value.id in ("self", "cls")
+        ):
             return self._method_scopes(expr.attr, scope)
         if not isinstance(expr, ast.Name) or id(expr) in self._active:
             return []
@@ -553,8 +551,13 @@ def _is_empty_container(value: ast.expr | None) -> bool:
         return not value.elts
     if isinstance(value, ast.Dict):
         return not value.keys
-    return isinstance(value, ast.Call) and isinstance(value.func, ast.Name) \
-        and value.func.id in ("list", "dict", "set") and not value.args and not value.keywords
+    return (
+        isinstance(value, ast.Call)
+        and isinstance(value.func, ast.Name)
+        and value.func.id in ("list", "dict", "set")
+        and not value.args
+        and not value.keywords
+    )
 
 
 def _looks_like_constructor(func: ast.expr) -> bool:

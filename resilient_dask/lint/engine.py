@@ -27,16 +27,20 @@ def decode(data: bytes, path: str) -> str:
     try:
         encoding, _ = tokenize.detect_encoding(io.BytesIO(data).readline)
     except SyntaxError as error:
-        raise SourceError(PathError(path, f"cannot decode: {error.msg}")) from None
+        if "unknown encoding" in str(error.msg):
+            raise SourceError(PathError(path, f"cannot decode: {error.msg}")) from None
+        encoding = "utf-8"  # undecodable first lines: report the offending byte below
     try:
         text = data.decode(encoding)
     except UnicodeDecodeError as error:
         line = data[: error.start].count(b"\n") + 1
-        raise SourceError(PathError(
-            path,
-            f"not valid {encoding.upper()}: byte 0x{data[error.start]:02x} at line {line}; "
-            "save the file as UTF-8 or declare its encoding (# -*- coding: ... -*-)",
-        )) from None
+        raise SourceError(
+            PathError(
+                path,
+                f"not valid {encoding.upper()}: byte 0x{data[error.start]:02x} at line {line}; "
+                "save the file as UTF-8 or declare its encoding (# -*- coding: ... -*-)",
+            )
+        ) from None
     except LookupError:
         raise SourceError(PathError(path, f"unknown source encoding {encoding!r}")) from None
     return text[1:] if text.startswith("\ufeff") else text
@@ -50,12 +54,13 @@ def parse(source: str, path: str) -> ast.Module:
         line = error.lineno or 0
         col = error.offset or 0 if line else 0
         name = type(error).__name__
-        raise SourceError(PathError(path, f"{name}: {error.msg}; file not checked", line, col)) \
-            from None
+        raise SourceError(
+            PathError(path, f"{name}: {error.msg}; file not checked", line, col)
+        ) from None
     except (RecursionError, MemoryError):
-        raise SourceError(PathError(
-            path, "expression nested too deeply for the Python parser; file not checked"
-        )) from None
+        raise SourceError(
+            PathError(path, "expression nested too deeply for the Python parser; file not checked")
+        ) from None
     except ValueError as error:  # e.g. NUL bytes in a str source
         raise SourceError(PathError(path, f"cannot parse: {error}; file not checked")) from None
 
@@ -66,7 +71,7 @@ def resolve_codes(select: Iterable[str] | None, ignore: Iterable[str] | None) ->
     Raises ValueError naming the first selector that matches no rule.
     """
     chosen: list[str] = []
-    for selector in ([r.code for r in RULES] if select is None else select):
+    for selector in [r.code for r in RULES] if select is None else select:
         codes = expand_selector(selector)
         if codes is None:
             raise ValueError(f"unknown rule selector {selector!r}")
@@ -133,8 +138,13 @@ def check_tree(
             line = getattr(finding.node, "lineno", 1)
             col = _column(lines, line, getattr(finding.node, "col_offset", 0))
             diagnostic = Diagnostic(
-                path=path, line=line, col=col, code=code, name=rule_class.name,
-                severity=rule_class.severity, message=rule_class.render_message(finding.args),
+                path=path,
+                line=line,
+                col=col,
+                code=code,
+                name=rule_class.name,
+                severity=rule_class.severity,
+                message=rule_class.render_message(finding.args),
                 fix=rule_class.fix.format_map(_Defaults(finding.args)),
             )
             end_line = getattr(finding.node, "end_lineno", None) or line

@@ -128,8 +128,17 @@ class Collector:
         self.scope_of[id(node)] = scope
         return scope
 
-    def _bind(self, name: str, kind: str, node: ast.AST, *, value: ast.expr | None = None,
-              def_node: ast.AST | None = None, qualname: str = "", walrus: bool = False) -> None:
+    def _bind(
+        self,
+        name: str,
+        kind: str,
+        node: ast.AST,
+        *,
+        value: ast.expr | None = None,
+        def_node: ast.AST | None = None,
+        qualname: str = "",
+        walrus: bool = False,
+    ) -> None:
         scope = self._scope.function() if walrus else self._scope
         scope.bind(Binding(name, kind, pos_of(node), scope, value, def_node, qualname, self._loops))
 
@@ -154,7 +163,7 @@ class Collector:
                     if isinstance(item, ast.AST):
                         self._visit(item, node)
 
-    def _visit(self, node: ast.AST, parent: ast.AST | None) -> None:  # noqa: C901
+    def _visit(self, node: ast.AST, parent: ast.AST | None) -> None:
         if isinstance(node, ast.Name):
             if isinstance(node.ctx, ast.Load):
                 self._scope.loads.append(node)
@@ -169,8 +178,12 @@ class Collector:
             func = node.func
             if isinstance(func, ast.Call):
                 self.called.add(id(func))
-            elif isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name) \
-                    and func.attr in _MUTATORS and node.args:
+            elif (
+                isinstance(func, ast.Attribute)
+                and isinstance(func.value, ast.Name)
+                and func.attr in _MUTATORS
+                and node.args
+            ):
                 kind = "extend" if func.attr == "extend" else "append"
                 self._mutate(func.value.id, kind, func.value, node.args[-1])
             self._visit(node.func, node)
@@ -245,8 +258,9 @@ class Collector:
             base = "." * node.level + (node.module or "")
             for alias in node.names:
                 if alias.name != "*":
-                    self._bind(alias.asname or alias.name, "import", node,
-                               qualname=f"{base}.{alias.name}")
+                    self._bind(
+                        alias.asname or alias.name, "import", node, qualname=f"{base}.{alias.name}"
+                    )
         elif isinstance(node, ast.Return):
             self._scope.function().returns.append(node)
             if node.value is not None:
@@ -296,13 +310,21 @@ class Collector:
 
     def _unpack(self, target: ast.Tuple | ast.List, value: ast.expr, kind: str) -> None:
         elts = target.elts
-        if kind == "assign" and isinstance(value, ast.Tuple | ast.List) and len(value.elts) == len(elts) \
-                and not any(isinstance(e, ast.Starred) for e in (*elts, *value.elts)):
+        if (
+            kind == "assign"
+            and isinstance(value, ast.Tuple | ast.List)
+            and len(value.elts) == len(elts)
+            and not any(isinstance(e, ast.Starred) for e in (*elts, *value.elts))
+        ):
             for sub_target, sub_value in zip(elts, value.elts, strict=True):
                 self._target(sub_target, sub_value, "assign")
             return
-        if kind == "element" and isinstance(value, ast.Call) and isinstance(value.func, ast.Name) \
-                and not value.keywords:
+        if (
+            kind == "element"
+            and isinstance(value, ast.Call)
+            and isinstance(value.func, ast.Name)
+            and not value.keywords
+        ):
             # ``for i, x in enumerate(xs)`` / ``for a, b in zip(xs, ys)``
             if value.func.id == "enumerate" and len(elts) == 2 and value.args:
                 self._target(elts[0], value, "other")
@@ -329,8 +351,13 @@ class Collector:
         for decorator in node.decorator_list:
             self._visit(decorator, node)
         self._arguments(node.args)
-        for arg in (*node.args.posonlyargs, *node.args.args, node.args.vararg,
-                    *node.args.kwonlyargs, node.args.kwarg):
+        for arg in (
+            *node.args.posonlyargs,
+            *node.args.args,
+            node.args.vararg,
+            *node.args.kwonlyargs,
+            node.args.kwarg,
+        ):
             if arg is not None and arg.annotation is not None:
                 self._visit(arg.annotation, arg)
         if node.returns is not None:
@@ -342,7 +369,9 @@ class Collector:
         self._arguments(node.args)
         self._enter(self._push("lambda", node, "<lambda>"), node.args, [node.body])
 
-    def _enter(self, scope: Scope, args: ast.arguments, body: list[ast.stmt] | list[ast.expr]) -> None:
+    def _enter(
+        self, scope: Scope, args: ast.arguments, body: list[ast.stmt] | list[ast.expr]
+    ) -> None:
         outer, loops, withs, statement = self._scope, self._loops, self._withs, self._statement
         self._scope, self._loops, self._withs = scope, (), ()
         self._params(args)

@@ -14,41 +14,110 @@ LARGE_BYTES = 1_000_000
 """Objects at least this big (estimated) are "large"."""
 
 _LOADER_PREFIXES = ("pandas.read_", "pyarrow.parquet.read_", "xarray.open_")
-_LOADERS = frozenset({
-    "numpy.load", "numpy.loadtxt", "numpy.genfromtxt", "numpy.fromfile", "numpy.memmap",
-    "pickle.load", "joblib.load", "torch.load", "cloudpickle.load", "h5py.File",
-    "pyarrow.parquet.read_table", "pyarrow.csv.read_csv", "pyarrow.feather.read_table",
-    "polars.read_parquet", "polars.read_csv",
-})
-LARGE_PRESERVING_FUNCS = frozenset({
-    "numpy.asarray", "numpy.array", "numpy.ascontiguousarray", "numpy.concatenate",
-    "numpy.stack", "numpy.vstack", "numpy.hstack", "numpy.copy", "pandas.DataFrame",
-    "pandas.Series", "pandas.concat",
-})
-LARGE_PRESERVING_METHODS = frozenset({
-    "copy", "astype", "reshape", "to_numpy", "transpose", "ravel", "flatten", "fillna",
-    "dropna", "reset_index", "set_index", "sort_values", "merge", "join", "rename",
-})
+_LOADERS = frozenset(
+    {
+        "numpy.load",
+        "numpy.loadtxt",
+        "numpy.genfromtxt",
+        "numpy.fromfile",
+        "numpy.memmap",
+        "pickle.load",
+        "joblib.load",
+        "torch.load",
+        "cloudpickle.load",
+        "h5py.File",
+        "pyarrow.parquet.read_table",
+        "pyarrow.csv.read_csv",
+        "pyarrow.feather.read_table",
+        "polars.read_parquet",
+        "polars.read_csv",
+    }
+)
+LARGE_PRESERVING_FUNCS = frozenset(
+    {
+        "numpy.asarray",
+        "numpy.array",
+        "numpy.ascontiguousarray",
+        "numpy.concatenate",
+        "numpy.stack",
+        "numpy.vstack",
+        "numpy.hstack",
+        "numpy.copy",
+        "pandas.DataFrame",
+        "pandas.Series",
+        "pandas.concat",
+    }
+)
+LARGE_PRESERVING_METHODS = frozenset(
+    {
+        "copy",
+        "astype",
+        "reshape",
+        "to_numpy",
+        "transpose",
+        "ravel",
+        "flatten",
+        "fillna",
+        "dropna",
+        "reset_index",
+        "set_index",
+        "sort_values",
+        "merge",
+        "join",
+        "rename",
+    }
+)
 _ITEMSIZE = {
-    "bool": 1, "int8": 1, "uint8": 1, "int16": 2, "uint16": 2, "float16": 2, "int32": 4,
-    "uint32": 4, "float32": 4, "int64": 8, "uint64": 8, "float64": 8, "complex64": 8,
-    "complex128": 16, "float": 8, "int": 8, "complex": 16,
+    "bool": 1,
+    "int8": 1,
+    "uint8": 1,
+    "int16": 2,
+    "uint16": 2,
+    "float16": 2,
+    "int32": 4,
+    "uint32": 4,
+    "float32": 4,
+    "int64": 8,
+    "uint64": 8,
+    "float64": 8,
+    "complex64": 8,
+    "complex128": 16,
+    "float": 8,
+    "int": 8,
+    "complex": 16,
 }
 # numpy functions: (index of the shape/size argument or None for "all positional",
 # keyword name). ``arange``/``linspace`` are special-cased.
 _NUMPY_SIZED: dict[str, tuple[int | None, str]] = {
-    "zeros": (0, "shape"), "ones": (0, "shape"), "empty": (0, "shape"), "full": (0, "shape"),
-    "random.random": (0, "size"), "random.random_sample": (0, "size"),
-    "random.sample": (0, "size"), "random.ranf": (0, "size"),
-    "random.standard_normal": (0, "size"), "random.rand": (None, ""), "random.randn": (None, ""),
-    "random.normal": (2, "size"), "random.uniform": (2, "size"), "random.randint": (2, "size"),
-    "random.exponential": (1, "size"), "random.poisson": (1, "size"),
-    "random.binomial": (2, "size"), "eye": (None, ""), "identity": (0, "n"),
+    "zeros": (0, "shape"),
+    "ones": (0, "shape"),
+    "empty": (0, "shape"),
+    "full": (0, "shape"),
+    "random.random": (0, "size"),
+    "random.random_sample": (0, "size"),
+    "random.sample": (0, "size"),
+    "random.ranf": (0, "size"),
+    "random.standard_normal": (0, "size"),
+    "random.rand": (None, ""),
+    "random.randn": (None, ""),
+    "random.normal": (2, "size"),
+    "random.uniform": (2, "size"),
+    "random.randint": (2, "size"),
+    "random.exponential": (1, "size"),
+    "random.poisson": (1, "size"),
+    "random.binomial": (2, "size"),
+    "eye": (None, ""),
+    "identity": (0, "n"),
 }
 _RNG_SIZED: dict[str, tuple[int, str]] = {
-    "random": (0, "size"), "standard_normal": (0, "size"), "normal": (2, "size"),
-    "uniform": (2, "size"), "integers": (2, "size"), "exponential": (1, "size"),
-    "poisson": (1, "size"), "binomial": (2, "size"),
+    "random": (0, "size"),
+    "standard_normal": (0, "size"),
+    "normal": (2, "size"),
+    "uniform": (2, "size"),
+    "integers": (2, "size"),
+    "exponential": (1, "size"),
+    "poisson": (1, "size"),
+    "binomial": (2, "size"),
 }
 
 
@@ -65,8 +134,12 @@ def const_int(expr: ast.expr | None) -> int | None:
         if isinstance(expr.value, float) and math.isfinite(expr.value) and expr.value.is_integer():
             return int(expr.value)
         return None
-    if isinstance(expr, ast.Call) and isinstance(expr.func, ast.Name) \
-            and expr.func.id == "int" and len(expr.args) == 1:
+    if (
+        isinstance(expr, ast.Call)
+        and isinstance(expr.func, ast.Name)
+        and expr.func.id == "int"
+        and len(expr.args) == 1
+    ):
         return const_int(expr.args[0])
     if isinstance(expr, ast.BinOp):
         left, right = const_int(expr.left), const_int(expr.right)
@@ -110,8 +183,11 @@ def _itemsize(call: ast.Call) -> int:
     for item in call.keywords:
         if item.arg == "dtype":
             value = item.value
-            name = value.value if isinstance(value, ast.Constant) else getattr(value, "attr",
-                                                                              getattr(value, "id", ""))
+            name = (
+                value.value
+                if isinstance(value, ast.Constant)
+                else getattr(value, "attr", getattr(value, "id", ""))
+            )
             return _ITEMSIZE.get(str(name), 8)
     return 8
 
@@ -120,14 +196,16 @@ def call_bytes(qualname: str, call: ast.Call) -> int:
     """Estimated bytes built by a numpy call with literal sizes (0 when unknown)."""
     if not qualname.startswith("numpy."):
         return 0
-    name = qualname[len("numpy."):]
+    name = qualname[len("numpy.") :]
     count: int | None
     if name == "arange":
         values = [const_int(a) for a in call.args[:3]]
         if not values or any(v is None for v in values):
             return 0
         ints = [v for v in values if v is not None]
-        start, stop, step = (0, ints[0], 1) if len(ints) == 1 else (*ints[:2], ints[2] if len(ints) > 2 else 1)
+        start, stop, step = (
+            (0, ints[0], 1) if len(ints) == 1 else (*ints[:2], ints[2] if len(ints) > 2 else 1)
+        )
         count = (stop - start) // step if step else 0
     elif name == "linspace":
         count = const_int(_argument(call, 2, "num"))
@@ -135,8 +213,11 @@ def call_bytes(qualname: str, call: ast.Call) -> int:
         index, keyword = _NUMPY_SIZED[name]
         if index is None:
             sizes = [const_int(a) for a in call.args]
-            count = math.prod(s for s in sizes if s is not None) if sizes and None not in sizes \
+            count = (
+                math.prod(s for s in sizes if s is not None)
+                if sizes and None not in sizes
                 else None
+            )
             if name == "eye" and len(call.args) == 1 and count is not None:
                 count *= count
         else:
@@ -181,6 +262,8 @@ def builtin_bytes(call: ast.Call) -> int:
 def opens_file(call: ast.Call) -> bool:
     """``open(...)`` or ``Path(...).open(...)``: the receiver of ``.read()``."""
     func = call.func
-    return (isinstance(func, ast.Name) and func.id == "open") or (
-        isinstance(func, ast.Attribute) and func.attr == "open"
-    ) or (isinstance(func, ast.Name) and func.id == "Path")
+    return (
+        (isinstance(func, ast.Name) and func.id == "open")
+        or (isinstance(func, ast.Attribute) and func.attr == "open")
+        or (isinstance(func, ast.Name) and func.id == "Path")
+    )

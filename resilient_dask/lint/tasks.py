@@ -4,20 +4,42 @@ from __future__ import annotations
 
 import ast
 
-from resilient_dask.lint.analysis import COLLECTION, Analysis, keyword_arg
+from resilient_dask.lint.analysis import Analysis, keyword_arg
+from resilient_dask.lint.kinds import COLLECTION
 from resilient_dask.lint.scopes import Scope
 
-_COLLECTION_TASK_FUNCS = frozenset({
-    "dask.array.map_blocks", "dask.array.blockwise", "dask.array.map_overlap",
-    "dask.dataframe.map_partitions", "dask.bag.map", "dask.bag.map_partitions",
-})
-_COLLECTION_TASK_METHODS = frozenset({
-    "map", "apply", "filter", "map_partitions", "map_blocks", "map_overlap", "reduction",
-    "accumulate", "foldby", "starmap", "transform",
-})
+_COLLECTION_TASK_FUNCS = frozenset(
+    {
+        "dask.array.map_blocks",
+        "dask.array.blockwise",
+        "dask.array.map_overlap",
+        "dask.dataframe.map_partitions",
+        "dask.bag.map",
+        "dask.bag.map_partitions",
+    }
+)
+_COLLECTION_TASK_METHODS = frozenset(
+    {
+        "map",
+        "apply",
+        "filter",
+        "map_partitions",
+        "map_blocks",
+        "map_overlap",
+        "reduction",
+        "accumulate",
+        "foldby",
+        "starmap",
+        "transform",
+    }
+)
 _ANY_RECEIVER_TASK_METHODS = frozenset({"map_partitions", "map_blocks", "map_overlap"})
-_WORKER_ONLY = ("distributed.worker_client", "distributed.secede", "distributed.rejoin",
-                "distributed.get_worker")
+_WORKER_ONLY = (
+    "distributed.worker_client",
+    "distributed.secede",
+    "distributed.rejoin",
+    "distributed.get_worker",
+)
 
 
 def find_tasks(analysis: Analysis) -> dict[int, set[str]]:
@@ -37,9 +59,11 @@ def find_tasks(analysis: Analysis) -> dict[int, set[str]]:
 
     for function in analysis.functions():
         node = function.node
-        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and function.parent \
-                and any(analysis.is_delayed_decorator(d, function.parent)
-                        for d in node.decorator_list):
+        if (
+            isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
+            and function.parent
+            and any(analysis.is_delayed_decorator(d, function.parent) for d in node.decorator_list)
+        ):
             tasks.setdefault(id(function), set()).add("delayed")
     for site in analysis.calls():
         call, scope = site.node, site.scope
@@ -54,8 +78,10 @@ def find_tasks(analysis: Analysis) -> dict[int, set[str]]:
             mark(first, scope, "delayed")
         elif isinstance(func, ast.Attribute) and (
             func.attr in _ANY_RECEIVER_TASK_METHODS
-            or (func.attr in _COLLECTION_TASK_METHODS
-                and COLLECTION in analysis.kinds(func.value, scope))
+            or (
+                func.attr in _COLLECTION_TASK_METHODS
+                and COLLECTION in analysis.kinds(func.value, scope)
+            )
         ):
             mark(first, scope, "collection")
         elif analysis.is_call_to(call, scope, *_COLLECTION_TASK_FUNCS):
@@ -65,4 +91,3 @@ def find_tasks(analysis: Analysis) -> dict[int, set[str]]:
             if function.kind in ("function", "lambda"):
                 tasks.setdefault(id(function), set()).add("worker")
     return tasks
-

@@ -5,14 +5,28 @@ from __future__ import annotations
 import ast
 from dataclasses import dataclass
 
-from resilient_dask.lint.analysis import DELAYED_FN, Analysis
+from resilient_dask.lint.analysis import Analysis
+from resilient_dask.lint.kinds import DELAYED_FN
 from resilient_dask.lint.scopes import CallSite
 
 # Keyword arguments of Client.submit/map that configure the task, not its inputs.
-SUBMIT_OPTIONS = frozenset({
-    "key", "workers", "resources", "retries", "priority", "pure", "allow_other_workers",
-    "fifo_timeout", "actor", "actors", "annotations", "batch_size", "span",
-})
+SUBMIT_OPTIONS = frozenset(
+    {
+        "key",
+        "workers",
+        "resources",
+        "retries",
+        "priority",
+        "pure",
+        "allow_other_workers",
+        "fifo_timeout",
+        "actor",
+        "actors",
+        "annotations",
+        "batch_size",
+        "span",
+    }
+)
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,8 @@ from __future__ import annotations
 import ast
 from collections.abc import Iterator
 
-from resilient_dask.lint.analysis import FUTURE, FUTURES, PERSISTED, Analysis
+from resilient_dask.lint.analysis import Analysis
+from resilient_dask.lint.kinds import FUTURE, FUTURES, PERSISTED
 from resilient_dask.lint.rules.base import Finding, Rule, example
 
 
@@ -87,7 +88,8 @@ def fan_out(items):
         """),
     )
     INVALID = (
-        example("""
+        example(
+            """
             from dask.distributed import get_client
 
             def task(x):
@@ -96,8 +98,11 @@ def fan_out(items):
                 return fut
 
             client.submit(task, 1)
-        """, 6),
-        example("""
+        """,
+            6,
+        ),
+        example(
+            """
             from dask.distributed import worker_client
 
             def task(xs):
@@ -107,8 +112,11 @@ def fan_out(items):
                     return futs, big
 
             client.submit(task, [1, 2])
-        """, 7),
-        example("""
+        """,
+            7,
+        ),
+        example(
+            """
             import dask
             from dask.distributed import get_client
 
@@ -119,15 +127,20 @@ def fan_out(items):
                 for x in xs:
                     out[x] = client.submit(inc, x)
                 return out
-        """, 10),
-        example("""
+        """,
+            10,
+        ),
+        example(
+            """
             from distributed import get_client
 
             def task(x):
                 return get_client().submit(inc, x)
 
             client.map(task, range(3))
-        """, 4),
+        """,
+            4,
+        ),
     )
 
     def check(self, analysis: Analysis) -> Iterator[Finding]:
@@ -142,8 +155,10 @@ def fan_out(items):
                 if not kinds & {FUTURE, FUTURES, PERSISTED}:
                     continue
                 what = (
-                    "a Future" if FUTURE in kinds
-                    else "a persisted collection" if PERSISTED in kinds
+                    "a Future"
+                    if FUTURE in kinds
+                    else "a persisted collection"
+                    if PERSISTED in kinds
                     else "Futures"
                 )
                 yield Finding(statement, {"task": scope.name, "what": what})

@@ -5,7 +5,8 @@ from __future__ import annotations
 import ast
 from collections.abc import Iterator
 
-from resilient_dask.lint.analysis import FROM_WORKER_CLIENT, FUTURE, Analysis
+from resilient_dask.lint.analysis import Analysis
+from resilient_dask.lint.kinds import FROM_WORKER_CLIENT, FUTURE
 from resilient_dask.lint.rules.base import Finding, Rule, example
 from resilient_dask.lint.scopes import Scope
 
@@ -21,7 +22,9 @@ def blocking_call(analysis: Analysis, call: ast.Call, scope: Scope) -> tuple[str
     if analysis.client_method(call, scope) == "gather":
         return "client.gather()", FROM_WORKER_CLIENT in analysis.kinds(func, scope)
     if analysis.is_call_to(call, scope, "distributed.wait", "distributed.as_completed"):
-        name = "wait()" if analysis.is_call_to(call, scope, "distributed.wait") else "as_completed()"
+        name = (
+            "wait()" if analysis.is_call_to(call, scope, "distributed.wait") else "as_completed()"
+        )
         arg = call.args[0] if call.args else None
         return name, FROM_WORKER_CLIENT in analysis.kinds(arg, scope)
     return None
@@ -103,7 +106,8 @@ def task(items):
         """),
     )
     INVALID = (
-        example("""
+        example(
+            """
             from dask.distributed import get_client
 
             def task(x):
@@ -112,8 +116,11 @@ def task(items):
                 return fut.result()
 
             client.submit(task, 1)
-        """, 6),
-        example("""
+        """,
+            6,
+        ),
+        example(
+            """
             from dask.distributed import get_client, wait
             import dask
 
@@ -123,8 +130,12 @@ def task(items):
                 futs = client.map(inc, xs)
                 wait(futs)
                 return client.gather(futs)
-        """, 8, 9),
-        example("""
+        """,
+            8,
+            9,
+        ),
+        example(
+            """
             from dask.distributed import get_client, as_completed, secede, rejoin
 
             def task(xs):
@@ -135,15 +146,21 @@ def task(items):
                 return [f.result() for f in as_completed(futs)]
 
             client.submit(task, [1])
-        """, 8, 8),
-        example("""
+        """,
+            8,
+            8,
+        ),
+        example(
+            """
             import distributed
 
             def task(x):
                 return distributed.get_client().submit(inc, x).result()
 
             client.map(task, range(4))
-        """, 4),
+        """,
+            4,
+        ),
     )
 
     def check(self, analysis: Analysis) -> Iterator[Finding]:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from resilient_dask.lint.analysis import FUTURE, FUTURES, Analysis
+from resilient_dask.lint.analysis import Analysis
+from resilient_dask.lint.kinds import FUTURE, FUTURES
 from resilient_dask.lint.rules.base import Finding, Rule, example
 
 
@@ -12,7 +13,9 @@ class ClosureCapturedFuture(Rule):
     code = "RD003"
     name = "closure-captured-future"
     severity = "error"
-    summary = "A task reads a Future from an enclosing scope instead of receiving it as an argument."
+    summary = (
+        "A task reads a Future from an enclosing scope instead of receiving it as an argument."
+    )
     message = (
         "task '{task}' uses the Future '{future}' from an enclosing scope; the scheduler "
         "cannot see this dependency, so the data may be gone (or not ready) when the task "
@@ -73,7 +76,8 @@ futures = [client.submit(task, x, big) for x in range(10)]
         """),
     )
     INVALID = (
-        example("""
+        example(
+            """
             from dask.distributed import Client
 
             client = Client()
@@ -83,8 +87,11 @@ futures = [client.submit(task, x, big) for x in range(10)]
                 return x + len(big.result())
 
             futures = [client.submit(task, x) for x in range(10)]
-        """, 7),
-        example("""
+        """,
+            7,
+        ),
+        example(
+            """
             from dask.distributed import Client
 
             def main():
@@ -92,8 +99,11 @@ futures = [client.submit(task, x, big) for x in range(10)]
                 fut = client.submit(load)
                 out = client.submit(lambda: fut.result() * 2)
                 return out.result()
-        """, 6),
-        example("""
+        """,
+            6,
+        ),
+        example(
+            """
             import dask
             from dask.distributed import Client
 
@@ -103,8 +113,11 @@ futures = [client.submit(task, x, big) for x in range(10)]
             @dask.delayed
             def combine():
                 return sum(p.result() for p in parts)
-        """, 9),
-        example("""
+        """,
+            9,
+        ),
+        example(
+            """
             from dask.distributed import Client
 
             client = Client()
@@ -114,7 +127,9 @@ futures = [client.submit(task, x, big) for x in range(10)]
                 return model.result().predict(batch)
 
             preds = client.map(predict, batches)
-        """, 7),
+        """,
+            7,
+        ),
     )
 
     def check(self, analysis: Analysis) -> Iterator[Finding]:
@@ -130,4 +145,3 @@ futures = [client.submit(task, x, big) for x in range(10)]
                     if analysis.kinds(load, inner) & {FUTURE, FUTURES}:
                         seen.add(load.id)
                         yield Finding(load, {"task": scope.name, "future": load.id})
-

@@ -5,7 +5,8 @@ from __future__ import annotations
 import ast
 from collections.abc import Iterator
 
-from resilient_dask.lint.analysis import CLIENT, Analysis
+from resilient_dask.lint.analysis import Analysis
+from resilient_dask.lint.kinds import CLIENT
 from resilient_dask.lint.rules.base import Finding, Rule, example
 
 
@@ -13,7 +14,9 @@ class ComputeInDelayed(Rule):
     code = "RD004"
     name = "compute-in-delayed"
     severity = "warning"
-    summary = "A dask.delayed function calls .compute()/.persist() or dask.compute()/dask.persist()."
+    summary = (
+        "A dask.delayed function calls .compute()/.persist() or dask.compute()/dask.persist()."
+    )
     message = (
         "delayed function '{task}' calls {call}: it runs a whole new graph from inside a task, "
         "one task at a time"
@@ -69,14 +72,18 @@ result = summarise(df.x.sum(), df.x.count())   # one graph
         """),
     )
     INVALID = (
-        example("""
+        example(
+            """
             import dask
 
             @dask.delayed
             def summarise(df):
                 return df.x.sum().compute() / len(df)
-        """, 5),
-        example("""
+        """,
+            5,
+        ),
+        example(
+            """
             import dask
             from dask import delayed
 
@@ -85,15 +92,21 @@ result = summarise(df.x.sum(), df.x.count())   # one graph
                 return dask.compute(arr.sum(), arr.mean())
 
             out = delayed(step)(x)
-        """, 5, 6),
-        example("""
+        """,
+            5,
+            6,
+        ),
+        example(
+            """
             from dask import delayed as later
 
             @later(pure=True)
             def f(bag):
                 counts = bag.frequencies().compute()
                 return dict(counts)
-        """, 5),
+        """,
+            5,
+        ),
     )
 
     def check(self, analysis: Analysis) -> Iterator[Finding]:
@@ -107,6 +120,9 @@ result = summarise(df.x.sum(), df.x.count())   # one graph
                         continue
                     yield Finding(call, {"task": scope.name, "call": f".{func.attr}()"})
                 elif analysis.is_call_to(call, site.scope, "dask.compute", "dask.persist"):
-                    name = "dask.compute()" if analysis.is_call_to(
-                        call, site.scope, "dask.compute") else "dask.persist()"
+                    name = (
+                        "dask.compute()"
+                        if analysis.is_call_to(call, site.scope, "dask.compute")
+                        else "dask.persist()"
+                    )
                     yield Finding(call, {"task": scope.name, "call": name})

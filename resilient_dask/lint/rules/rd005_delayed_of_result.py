@@ -5,14 +5,34 @@ from __future__ import annotations
 import ast
 from collections.abc import Iterator
 
-from resilient_dask.lint.analysis import COLLECTION, DELAYED, LARGE, Analysis
+from resilient_dask.lint.analysis import Analysis
+from resilient_dask.lint.kinds import COLLECTION, DELAYED, LARGE
 from resilient_dask.lint.rules.base import Finding, Rule, example
 from resilient_dask.lint.scopes import Scope
 
-_NOT_WORK = frozenset({
-    "dict", "list", "tuple", "set", "frozenset", "str", "int", "float", "bool", "bytes",
-    "bytearray", "range", "object", "type", "getattr", "vars", "iter", "slice", "complex",
-})
+_NOT_WORK = frozenset(
+    {
+        "dict",
+        "list",
+        "tuple",
+        "set",
+        "frozenset",
+        "str",
+        "int",
+        "float",
+        "bool",
+        "bytes",
+        "bytearray",
+        "range",
+        "object",
+        "type",
+        "getattr",
+        "vars",
+        "iter",
+        "slice",
+        "complex",
+    }
+)
 _FACTORY_MODULES = ("functools.", "operator.", "toolz.", "cytoolz.", "dask.")
 
 
@@ -37,9 +57,9 @@ dask.compute(*results)
 ```
 
 Not flagged: data loaded once outside a loop (`delayed(np.load(path))` puts a large value
-in the graph once, on purpose), class constructors (`delayed(Model(...))` wraps an object on purpose),
-`functools.partial`/`operator` helpers, functions of this module that return a function,
-and `delayed(make_f())(x)` where the result is called.
+in the graph once, on purpose), class constructors (`delayed(Model(...))` wraps an object
+on purpose), `functools.partial`/`operator` helpers, functions of this module that return
+a function, and `delayed(make_f())(x)` where the result is called.
 """
     VALID = (
         example("""
@@ -69,21 +89,28 @@ and `delayed(make_f())(x)` where the result is called.
         """),
     )
     INVALID = (
-        example("""
+        example(
+            """
             import dask
 
             results = [dask.delayed(process(path)) for path in paths]
             dask.compute(*results)
-        """, 3),
-        example("""
+        """,
+            3,
+        ),
+        example(
+            """
             from dask import delayed
             import pandas as pd
 
             parts = []
             for f in files:
                 parts.append(delayed(pd.read_csv(f)))
-        """, 6),
-        example("""
+        """,
+            6,
+        ),
+        example(
+            """
             import dask as dk
 
             def inc(x):
@@ -91,7 +118,10 @@ and `delayed(make_f())(x)` where the result is called.
 
             total = dk.delayed(sum([inc(1), inc(2)]))
             y = dk.delayed(inc(total))
-        """, 6, 7),
+        """,
+            6,
+            7,
+        ),
     )
 
     def check(self, analysis: Analysis) -> Iterator[Finding]:
@@ -112,7 +142,7 @@ and `delayed(make_f())(x)` where the result is called.
     @staticmethod
     def _not_work(analysis: Analysis, inner: ast.Call, callee: str, scope: Scope) -> bool:
         last = callee.rsplit(".", 1)[-1]
-        if last[:1].isupper() or last in _NOT_WORK and "." not in callee:
+        if last[:1].isupper() or (last in _NOT_WORK and "." not in callee):
             return True
         qualname = analysis.qualname(inner.func, scope) or ""
         if qualname.startswith(_FACTORY_MODULES):
@@ -138,7 +168,9 @@ def _returns_callable(function: Scope) -> bool:
         value = statement.value
         if isinstance(value, ast.Lambda) or (isinstance(value, ast.Name) and value.id in nested):
             return True
-        if isinstance(value, ast.Call) and _callee_name(value.func) in ("partial",
-                                                                          "functools.partial"):
+        if isinstance(value, ast.Call) and _callee_name(value.func) in (
+            "partial",
+            "functools.partial",
+        ):
             return True
     return False

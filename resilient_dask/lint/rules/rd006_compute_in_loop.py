@@ -6,7 +6,8 @@ import ast
 from collections.abc import Iterator
 
 from resilient_dask.lint import loops
-from resilient_dask.lint.analysis import CLIENT, Analysis
+from resilient_dask.lint.analysis import Analysis
+from resilient_dask.lint.kinds import CLIENT
 from resilient_dask.lint.rules.base import Finding, Rule, example
 from resilient_dask.lint.scopes import CallSite, Loop, end_of, pos_of
 
@@ -15,7 +16,9 @@ class ComputeInLoop(Rule):
     code = "RD006"
     name = "compute-in-loop"
     severity = "warning"
-    summary = "A loop calls .compute() (or dask.compute()) once per iteration on independent values."
+    summary = (
+        "A loop calls .compute() (or dask.compute()) once per iteration on independent values."
+    )
     message = (
         "{call} runs once per loop iteration, each time a separate graph: the iterations "
         "cannot run in parallel or share intermediate results"
@@ -64,25 +67,35 @@ into the next iteration, and computations that do not depend on the loop variabl
         """),
     )
     INVALID = (
-        example("""
+        example(
+            """
             results = []
             for d in delayed_values:
                 results.append(d.compute())
-        """, 3),
-        example("""
+        """,
+            3,
+        ),
+        example(
+            """
             import dask.dataframe as dd
 
             totals = {}
             for path in paths:
                 df = dd.read_parquet(path)
                 totals[path] = df.amount.sum().compute()
-        """, 6),
-        example("""
+        """,
+            6,
+        ),
+        example(
+            """
             import dask
 
             sizes = [dask.compute(part.size)[0] for part in parts]
             means = {k: v.mean().compute() for k, v in groups.items()}
-        """, 3, 4),
+        """,
+            3,
+            4,
+        ),
     )
 
     def check(self, analysis: Analysis) -> Iterator[Finding]:
@@ -118,7 +131,8 @@ into the next iteration, and computations that do not depend on the loop variabl
 
 def _persists(loop: Loop) -> bool:
     return any(
-        isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+        isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Attribute)
         and node.func.attr == "persist"
         for node in loops.walk_body(loops.loop_nodes(loop))
     )
@@ -130,7 +144,9 @@ def _within(node: ast.AST, container: ast.AST) -> bool:
 
 def _in_condition(site: CallSite, loop: Loop) -> bool:
     statement = site.statement
-    if isinstance(statement, ast.If | ast.While | ast.Assert) and _within(site.node, statement.test):
+    if isinstance(statement, ast.If | ast.While | ast.Assert) and _within(
+        site.node, statement.test
+    ):
         return True
     if not isinstance(loop, ast.For | ast.AsyncFor | ast.While):
         return any(_within(site.node, c) for g in loop.generators for c in g.ifs)

@@ -6,7 +6,8 @@ import ast
 from collections.abc import Iterator
 
 from resilient_dask.lint import loops
-from resilient_dask.lint.analysis import CARRIES_LARGE, LARGE, Analysis
+from resilient_dask.lint.analysis import Analysis
+from resilient_dask.lint.kinds import CARRIES_LARGE, LARGE
 from resilient_dask.lint.rules._taskcalls import task_call
 from resilient_dask.lint.rules.base import Finding, Rule, example
 from resilient_dask.lint.scopes import CallSite
@@ -76,15 +77,19 @@ is at least 1 MB. Objects of unknown size are not flagged.
         """),
     )
     INVALID = (
-        example("""
+        example(
+            """
             import numpy as np
             from dask.distributed import Client
 
             client = Client()
             weights = np.load("weights.npy")
             futures = [client.submit(score, b, weights) for b in batches]
-        """, 6),
-        example("""
+        """,
+            6,
+        ),
+        example(
+            """
             import dask
             import numpy as np
             from functools import partial
@@ -94,8 +99,11 @@ is at least 1 MB. Objects of unknown size are not flagged.
             results = []
             for key in keys:
                 results.append(dask.delayed(lookup)(key))
-        """, 9),
-        example("""
+        """,
+            9,
+        ),
+        example(
+            """
             import joblib
             from dask.distributed import Client
 
@@ -104,7 +112,9 @@ is at least 1 MB. Objects of unknown size are not flagged.
             futures = []
             for batch in batches:
                 futures.append(client.submit(model.predict, batch))
-        """, 8),
+        """,
+            8,
+        ),
     )
 
     def check(self, analysis: Analysis) -> Iterator[Finding]:
@@ -123,17 +133,26 @@ is at least 1 MB. Objects of unknown size are not flagged.
         fresh = loops.assigned_names(site.loops[-1])
         scope = site.scope
         for arg in task.payload:
-            if isinstance(arg, ast.Name) and arg.id not in fresh \
-                    and LARGE in analysis.kinds(arg, scope):
+            if (
+                isinstance(arg, ast.Name)
+                and arg.id not in fresh
+                and LARGE in analysis.kinds(arg, scope)
+            ):
                 return arg.id, "is passed"
         function = task.function
-        if isinstance(function, ast.Name) and function.id not in fresh \
-                and CARRIES_LARGE in analysis.kinds(function, scope):
+        if (
+            isinstance(function, ast.Name)
+            and function.id not in fresh
+            and CARRIES_LARGE in analysis.kinds(function, scope)
+        ):
             return function.id, "travels inside the partial/object submitted"
         if isinstance(function, ast.Call) and CARRIES_LARGE in analysis.kinds(function, scope):
             return ast.unparse(function)[:40], "travels inside the partial submitted"
-        if isinstance(function, ast.Attribute) and isinstance(function.value, ast.Name) \
-                and function.value.id not in fresh \
-                and analysis.kinds(function.value, scope) & {LARGE, CARRIES_LARGE}:
+        if (
+            isinstance(function, ast.Attribute)
+            and isinstance(function.value, ast.Name)
+            and function.value.id not in fresh
+            and analysis.kinds(function.value, scope) & {LARGE, CARRIES_LARGE}
+        ):
             return function.value.id, f"is bound to the method .{function.attr} submitted"
         return None

@@ -5,7 +5,8 @@ from __future__ import annotations
 import ast
 from collections.abc import Iterator
 
-from resilient_dask.lint.analysis import DELAYED_FN, Analysis
+from resilient_dask.lint.analysis import Analysis
+from resilient_dask.lint.kinds import DELAYED_FN
 from resilient_dask.lint.rules.base import Finding, Rule, example
 
 
@@ -74,7 +75,8 @@ result = total([inc(x) for x in range(10)])   # graph built at the top level
         """),
     )
     INVALID = (
-        example("""
+        example(
+            """
             import dask
 
             @dask.delayed
@@ -84,8 +86,11 @@ result = total([inc(x) for x in range(10)])   # graph built at the top level
             @dask.delayed
             def total(xs):
                 return sum(inc(x) for x in xs)
-        """, 9),
-        example("""
+        """,
+            9,
+        ),
+        example(
+            """
             from dask import delayed
 
             def load(path):
@@ -94,8 +99,11 @@ result = total([inc(x) for x in range(10)])   # graph built at the top level
             @delayed
             def load_all(paths):
                 return [delayed(load)(p) for p in paths]
-        """, 8),
-        example("""
+        """,
+            8,
+        ),
+        example(
+            """
             import dask
 
             def square(x):
@@ -106,7 +114,9 @@ result = total([inc(x) for x in range(10)])   # graph built at the top level
                 return dask.compute(*parts)
 
             result = dask.delayed(outer)(range(3))
-        """, 7),
+        """,
+            7,
+        ),
     )
 
     def check(self, analysis: Analysis) -> Iterator[Finding]:
@@ -121,5 +131,6 @@ result = total([inc(x) for x in range(10)])   # graph built at the top level
                     call.func, site.scope
                 ):
                     name = call.func.id if isinstance(call.func, ast.Name) else "a delayed function"
-                    yield Finding(call, {"task": scope.name,
-                                         "what": f"calls the delayed function '{name}'"})
+                    yield Finding(
+                        call, {"task": scope.name, "what": f"calls the delayed function '{name}'"}
+                    )

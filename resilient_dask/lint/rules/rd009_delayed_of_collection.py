@@ -5,7 +5,8 @@ from __future__ import annotations
 import ast
 from collections.abc import Iterator
 
-from resilient_dask.lint.analysis import COLLECTION, DELAYED_FN, Analysis
+from resilient_dask.lint.analysis import Analysis
+from resilient_dask.lint.kinds import COLLECTION, DELAYED_FN
 from resilient_dask.lint.rules.base import Finding, Rule, example
 
 
@@ -60,22 +61,29 @@ result = ddf.map_partitions(process)
         """),
     )
     INVALID = (
-        example("""
+        example(
+            """
             import dask
             import dask.dataframe as dd
 
             ddf = dd.read_csv("data-*.csv")
             out = dask.delayed(ddf)
-        """, 5),
-        example("""
+        """,
+            5,
+        ),
+        example(
+            """
             import dask.array as da
             from dask import delayed
 
             x = da.random.random((10000, 10000), chunks=1000)
             y = (x + 1).T
             z = delayed(process)(y)
-        """, 6),
-        example("""
+        """,
+            6,
+        ),
+        example(
+            """
             import dask
             import dask.bag as db
 
@@ -85,7 +93,9 @@ result = ddf.map_partitions(process)
 
             b = db.from_sequence(range(1000)).map(str)
             n = count(b)
-        """, 9),
+        """,
+            9,
+        ),
     )
 
     def check(self, analysis: Analysis) -> Iterator[Finding]:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import ast
 from collections.abc import Iterator
 
-from resilient_dask.lint.analysis import FUTURES, FUTURE, HIDES_FUTURE, PERSISTED, Analysis
+from resilient_dask.lint.analysis import Analysis
+from resilient_dask.lint.kinds import FUTURE, FUTURES, HIDES_FUTURE, PERSISTED
 from resilient_dask.lint.rules._taskcalls import task_call
 from resilient_dask.lint.rules.base import Finding, Rule, example
 from resilient_dask.lint.scopes import CallSite, pos_of
@@ -70,15 +71,19 @@ client.submit(run, params)
         """),
     )
     INVALID = (
-        example("""
+        example(
+            """
             from functools import partial
             from dask.distributed import Client
 
             client = Client()
             fut = client.submit(load)
             out = client.submit(partial(process, fut))
-        """, 6),
-        example("""
+        """,
+            6,
+        ),
+        example(
+            """
             import functools
             import dask
             from dask.distributed import Client
@@ -87,8 +92,11 @@ client.submit(run, params)
             data = client.scatter(table)
             job = functools.partial(process, table=data)
             result = dask.delayed(job)(1)
-        """, 8),
-        example("""
+        """,
+            8,
+        ),
+        example(
+            """
             from types import SimpleNamespace
             from dask.distributed import Client
 
@@ -97,7 +105,9 @@ client.submit(run, params)
             cfg.data = client.submit(load)
             futs = client.map(run, [cfg, cfg])
             one = client.submit(run, cfg)
-        """, 8),
+        """,
+            8,
+        ),
     )
 
     def check(self, analysis: Analysis) -> Iterator[Finding]:
@@ -125,7 +135,11 @@ client.submit(run, params)
             where = pos_of(site.node)
             for inner in analysis.own_scopes(scope.function()):
                 for store, value, at in inner.attr_stores:
-                    if isinstance(store.value, ast.Name) and store.value.id == target.id \
-                            and at < where and analysis.kinds(value, inner) & _FUTUREISH:
+                    if (
+                        isinstance(store.value, ast.Name)
+                        and store.value.id == target.id
+                        and at < where
+                        and analysis.kinds(value, inner) & _FUTUREISH
+                    ):
                         return target.id, f"its attribute .{store.attr}"
         return None

@@ -60,13 +60,17 @@ futures = [client.submit(simulate, pure=False) for _ in range(100)]
         """),
     )
     INVALID = (
-        example("""
+        example(
+            """
             from dask.distributed import Client
 
             client = Client()
             futures = [client.submit(simulate) for _ in range(100)]
-        """, 4),
-        example("""
+        """,
+            4,
+        ),
+        example(
+            """
             import numpy as np
             from dask.distributed import Client
 
@@ -74,15 +78,20 @@ futures = [client.submit(simulate, pure=False) for _ in range(100)]
             samples = []
             for i in range(10):
                 samples.append(client.submit(np.random.random, 1000))
-        """, 7),
-        example("""
+        """,
+            7,
+        ),
+        example(
+            """
             from dask.distributed import get_client
 
             submit = get_client().submit
             runs = {}
             for name in names:
                 runs[name] = submit(train, config, epochs=5)
-        """, 6),
+        """,
+            6,
+        ),
     )
 
     def check(self, analysis: Analysis) -> Iterator[Finding]:

@@ -14,9 +14,7 @@ class ScatterInLoop(Rule):
     name = "scatter-in-loop"
     severity = "warning"
     summary = "client.scatter() is called inside a for loop or comprehension, one item at a time."
-    message = (
-        "client.scatter() inside a loop makes one round trip to the scheduler per item"
-    )
+    message = "client.scatter() inside a loop makes one round trip to the scheduler per item"
     fix = "scatter the whole list once: futures = client.scatter(items)"
     explanation = """\
 Each `scatter` call is a round trip to the scheduler plus a transfer to a worker.
@@ -52,13 +50,17 @@ target specific `workers=`.
         """),
     )
     INVALID = (
-        example("""
+        example(
+            """
             from dask.distributed import Client
 
             client = Client()
             futures = [client.scatter(chunk) for chunk in chunks]
-        """, 4),
-        example("""
+        """,
+            4,
+        ),
+        example(
+            """
             from dask.distributed import Client
 
             client = Client()
@@ -66,13 +68,18 @@ target specific `workers=`.
             for name, frame in frames.items():
                 f = client.scatter(frame)
                 out.append(client.submit(process, f))
-        """, 6),
-        example("""
+        """,
+            6,
+        ),
+        example(
+            """
             from dask.distributed import get_client
 
             scatter = get_client().scatter
             futures = {k: scatter(v) for k, v in data.items()}
-        """, 4),
+        """,
+            4,
+        ),
     )
 
     def check(self, analysis: Analysis) -> Iterator[Finding]:

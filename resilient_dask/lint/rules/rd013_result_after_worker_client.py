@@ -62,15 +62,19 @@ return sum(results)
         """),
     )
     INVALID = (
-        example("""
+        example(
+            """
             from dask.distributed import worker_client
 
             def task(x):
                 with worker_client() as c:
                     fut = c.submit(inc, x)
                 return fut.result()
-        """, 6),
-        example("""
+        """,
+            6,
+        ),
+        example(
+            """
             from dask.distributed import worker_client, wait
 
             def task(items):
@@ -78,15 +82,21 @@ return sum(results)
                     futures = client.map(process, items)
                 wait(futures)
                 return client.gather(futures)
-        """, 6, 7),
-        example("""
+        """,
+            6,
+            7,
+        ),
+        example(
+            """
             from distributed import worker_client
 
             def task(items):
                 with worker_client(separate_thread=False) as wc:
                     futs = [wc.submit(f, i) for i in items]
                 return [f.result() for f in futs]
-        """, 6),
+        """,
+            6,
+        ),
     )
 
     def check(self, analysis: Analysis) -> Iterator[Finding]:

@@ -50,21 +50,30 @@ task = dask.delayed(f, name="load-1")  # options by keyword are fine
         """),
     )
     INVALID = (
-        example("""
+        example(
+            """
             import dask
 
             task = dask.delayed(process, x)
-        """, 3),
-        example("""
+        """,
+            3,
+        ),
+        example(
+            """
             from dask import delayed
 
             parts = [delayed(load, path) for path in paths]
-        """, 3),
-        example("""
+        """,
+            3,
+        ),
+        example(
+            """
             from dask import delayed as d
 
             total = d(add, 1, 2)()
-        """, 3),
+        """,
+            3,
+        ),
     )
 
     def check(self, analysis: Analysis) -> Iterator[Finding]:

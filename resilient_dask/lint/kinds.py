@@ -1,0 +1,64 @@
+"""The vocabulary of the analysis: kinds of values and the Dask names it knows."""
+
+from __future__ import annotations
+
+Kinds = frozenset[str]
+NOTHING: Kinds = frozenset()
+
+# Kinds of values.
+CLIENT = "client"
+WORKER_CLIENT = "worker_client"  # the client of a ``with worker_client() as c`` block
+FUTURE = "future"
+FUTURES = "futures"  # a list/tuple/dict holding Futures
+PERSISTED = "persisted"  # a collection returned by client.persist (backed by Futures)
+FROM_WORKER_CLIENT = "from_worker_client"  # a Future made by a worker_client client
+COLLECTION = "collection"  # dask array / dataframe / bag
+DELAYED = "delayed"  # a Delayed object
+DELAYED_FN = "delayed_fn"  # calling it builds a Delayed: delayed(f), @delayed def
+LARGE = "large"
+PARTIAL = "partial"
+HIDES_FUTURE = "hides_future"  # an object holding a Future that Dask cannot see
+CARRIES_LARGE = "carries_large"  # a partial or object holding a large object
+RNG = "rng"  # numpy.random.default_rng()
+METHOD = "method:"  # prefix: a bound client method, e.g. ``submit = client.submit``
+
+FUTUREISH = frozenset({FUTURE, FUTURES, PERSISTED})
+
+CLIENT_NAMES = frozenset("client _client dask_client".split())
+"""Names assumed to hold a Client when nothing else is known about them."""
+CLIENT_METHODS = frozenset("submit map scatter compute persist gather result".split())
+CLIENT_FACTORIES = frozenset(
+    "distributed.get_client distributed.Client distributed.default_client".split()
+)
+DISTRIBUTED_NAMES = frozenset(
+    "Client get_client worker_client secede rejoin wait as_completed fire_and_forget "
+    "default_client Future get_worker LocalCluster".split()
+)
+COLLECTION_MODULES = ("dask.array.", "dask.dataframe.", "dask.bag.")
+NOT_COLLECTION_FUNCS = frozenset(
+    "compute persist visualize store to_zarr to_hdf5 to_npy_stack to_parquet to_csv to_hdf "
+    "to_sql to_json to_textfiles to_orc to_delayed Array DataFrame Series Bag Index Item "
+    "Scalar core utils optimize normalize_chunks".split()
+)
+NOT_COLLECTION_METHODS = NOT_COLLECTION_FUNCS | frozenset(
+    "head tail __dask_graph__ __dask_keys__ take_first".split()
+)
+COLLECTION_METADATA = frozenset(
+    "shape npartitions dtypes dtype columns divisions chunks chunksize ndim name "
+    "known_divisions numblocks nbytes size dask _meta itemsize empty compute persist "
+    "to_delayed visualize __dask_graph__".split()
+)
+
+
+def canonical(qualname: str) -> str:
+    """One spelling per Dask name: ``dask.distributed.Client`` -> ``distributed.Client``."""
+    if qualname.startswith("dask.distributed."):
+        qualname = "distributed." + qualname[len("dask.distributed.") :]
+    parts = qualname.split(".")
+    if parts[0] == "distributed" and len(parts) > 2 and parts[-1] in DISTRIBUTED_NAMES:
+        return "distributed." + parts[-1]
+    if qualname == "dask.delayed.delayed":
+        return "dask.delayed"
+    if qualname in ("dask.base.compute", "dask.base.persist"):
+        return "dask." + parts[-1]
+    return qualname

@@ -1,0 +1,210 @@
+"""Linting files and directories: discovery, reading, and a process pool for many files."""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import stat
+import sys
+from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+from resilient_dask.lint.config import LintConfig
+from resilient_dask.lint.diagnostics import Diagnostic, PathError, SourceError
+from resilient_dask.lint.engine import check_source, decode, resolve_codes
+
+SKIPPED_DIRS = frozenset({"__pycache__", "node_modules"})
+"""Directory names never walked into (besides hidden ones, such as .venv and .git)."""
+PARALLEL_MIN_FILES = 48
+"""Below this many files a run stays in one process (a pool costs ~50 ms to start)."""
+STDIN = "-"
+
+
+@dataclass(frozen=True)
+class LintReport:
+    """What a run found: diagnostics (iterate over the report), and paths not checked."""
+
+    diagnostics: tuple[Diagnostic, ...]
+    errors: tuple[PathError, ...]
+    files_checked: int
+
+    def __iter__(self) -> Iterator[Diagnostic]:
+        return iter(self.diagnostics)
+
+    def __len__(self) -> int:
+        return len(self.diagnostics)
+
+    def __getitem__(self, index: int) -> Diagnostic:
+        return self.diagnostics[index]
+
+    @property
+    def exit_code(self) -> int:
+        """0 clean, 1 findings or some paths failed, 2 nothing could be checked."""
+        if self.errors and not self.files_checked:
+            return 2
+        return 1 if self.diagnostics or self.errors else 0
+
+
+@dataclass(frozen=True)
+class _Job:
+    path: str
+    display: str
+    codes: tuple[str, ...]
+
+
+def discover(paths: Sequence[str], config: LintConfig) -> tuple[list[_Target], list[PathError]]:
+    """Files to check, in a deterministic order, and per-path problems."""
+    targets: list[_Target] = []
+    errors: list[PathError] = []
+    seen: set[str] = set()
+    for raw in paths:
+        if raw == STDIN:
+            targets.append(_Target(STDIN, STDIN))
+            continue
+        path = Path(raw)
+        try:
+            mode = path.stat().st_mode
+        except FileNotFoundError:
+            kind = "broken symbolic link" if path.is_symlink() else "no such file or directory"
+            errors.append(PathError(raw, kind))
+            continue
+        except OSError as error:
+            errors.append(PathError(raw, f"cannot access: {error.strerror or error}"))
+            continue
+        if stat.S_ISDIR(mode):
+            found, problems = _walk(path, config)
+            errors.extend(problems)
+            if not found and not problems:
+                errors.append(PathError(raw, "no Python files found (searched for *.py)"))
+            for item in found:
+                if item.path not in seen:
+                    seen.add(item.path)
+                    targets.append(item)
+        elif not config.is_excluded(path) and raw not in seen:
+            seen.add(raw)
+            targets.append(_Target(raw, raw))
+    return targets, errors
+
+
+@dataclass(frozen=True)
+class _Target:
+    path: str
+    display: str
+
+
+def _walk(root: Path, config: LintConfig) -> tuple[list[_Target], list[PathError]]:
+    found: list[_Target] = []
+    problems: list[PathError] = []
+
+    def on_error(error: OSError) -> None:
+        problems.append(
+            PathError(
+                str(error.filename or root), f"cannot list directory: {error.strerror or error}"
+            )
+        )
+
+    for directory, dirnames, filenames in os.walk(root, onerror=on_error):
+        base = Path(directory)
+        dirnames[:] = sorted(
+            d
+            for d in dirnames
+            if not d.startswith(".") and d not in SKIPPED_DIRS and not config.is_excluded(base / d)
+        )
+        for name in sorted(filenames):
+            if not name.endswith(".py"):
+                continue
+            path = base / name
+            if config.is_excluded(path):
+                continue
+            try:
+                mode = path.stat().st_mode
+            except OSError:
+                problems.append(PathError(str(path), "broken symbolic link"))
+                continue
+            if stat.S_ISREG(mode):
+                found.append(_Target(str(path), str(path)))
+    return found, problems
+
+
+def read_path(path: str) -> bytes:
+    """The bytes of a file, or of standard input for ``-``."""
+    if path == STDIN:
+        return sys.stdin.buffer.read()
+    with open(path, "rb") as handle:
+        return handle.read()
+
+
+def _check_job(job: _Job) -> tuple[list[Diagnostic], PathError | None]:
+    try:
+        data = read_path(job.path)
+    except IsADirectoryError:
+        return [], PathError(job.display, "is a directory")
+    except OSError as error:
+        return [], PathError(job.display, f"cannot read: {error.strerror or error}")
+    try:
+        return check_source(decode(data, job.display), job.display, job.codes), None
+    except SourceError as error:
+        return [], error.error
+
+
+def lint_paths(
+    paths: Iterable[str | os.PathLike[str]],
+    *,
+    select: Iterable[str] | None = None,
+    ignore: Iterable[str] | None = None,
+    config: LintConfig | None = None,
+    jobs: int | None = None,
+    stdin_filename: str | None = None,
+) -> LintReport:
+    """Lint files and directories (``"-"`` is standard input); never raises for bad inputs.
+
+    ``select``/``ignore`` override/extend the config's. Directories are walked for
+    ``*.py``, skipping hidden directories and ``__pycache__``. Many files are
+    checked in a process pool of ``jobs`` workers (default: one per CPU).
+    Raises ValueError only for an unknown rule selector.
+    """
+    config = config or LintConfig()
+    raw = [os.fspath(p) for p in paths]
+    base_select = config.select if select is None else tuple(select)
+    base_ignore = (*config.ignore, *(ignore or ()))
+    default_codes = resolve_codes(base_select, base_ignore)
+    targets, errors = discover(raw, config)
+    jobs_list: list[_Job] = []
+    for target in targets:
+        display = stdin_filename if target.path == STDIN and stdin_filename else target.display
+        extra = config.ignored_for(Path(display)) if config.per_file_ignores else ()
+        codes = resolve_codes(base_select, (*base_ignore, *extra)) if extra else default_codes
+        jobs_list.append(_Job(target.path, display, codes))
+    results = _run(jobs_list, jobs)
+    diagnostics: list[Diagnostic] = []
+    checked = 0
+    for found, error in results:
+        diagnostics.extend(found)
+        if error is None:
+            checked += 1
+        else:
+            errors.append(error)
+    return LintReport(tuple(diagnostics), tuple(errors), checked)
+
+
+def _run(
+    jobs_list: list[_Job], jobs: int | None
+) -> list[tuple[list[Diagnostic], PathError | None]]:
+    workers = jobs if jobs and jobs > 0 else (os.cpu_count() or 1)
+    workers = min(workers, max(1, len(jobs_list) // 8))
+    if (
+        workers <= 1
+        or len(jobs_list) < PARALLEL_MIN_FILES
+        or any(j.path == STDIN for j in jobs_list)
+    ):
+        return [_check_job(job) for job in jobs_list]
+    methods = multiprocessing.get_all_start_methods()
+    context = multiprocessing.get_context("fork" if "fork" in methods else None)
+    chunksize = max(1, len(jobs_list) // (workers * 8))
+    try:
+        with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+            return list(pool.map(_check_job, jobs_list, chunksize=chunksize))
+    except (OSError, RuntimeError):  # no processes available here: do it serially
+        return [_check_job(job) for job in jobs_list]
