@@ -149,7 +149,7 @@ def test_pickle_round_trip_keeps_type_context_message_and_text(
     ids=lambda v: getattr(v, "__name__", v),
 )
 def test_pickled_cancellation_keeps_key_and_reason(cls: ErrorClass, reason: str) -> None:
-    """FutureCancelledError's ``key`` (the first key) and distributed's ``reason`` survive pickling."""
+    """FutureCancelledError's ``key`` (the first key) and ``reason`` survive pickling."""
     copy = pickle.loads(pickle.dumps(cls(CONTEXT)))
     assert isinstance(copy, FutureCancelledError)
     assert (copy.key, copy.reason) == ("inc-00", reason)
