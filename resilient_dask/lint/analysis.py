@@ -29,6 +29,7 @@ from resilient_dask.lint.kinds import (
     COLLECTION,
     COLLECTION_METADATA,
     COLLECTION_MODULES,
+    COLLECTION_SUBMODULES,
     DELAYED,
     DELAYED_FN,
     FROM_WORKER_CLIENT,
@@ -74,6 +75,7 @@ class Analysis:
         self.called = collector.called
         self.awaited = collector.awaited
         self._kinds: dict[int, Kinds] = {}
+        self._qualnames: dict[int, str | None] = {}
         self._active: set[int] = set()
         self._tasks: dict[int, set[str]] | None = None
 
@@ -126,6 +128,14 @@ class Analysis:
 
     def qualname(self, expr: ast.expr, scope: Scope) -> str | None:
         """The dotted import path ``expr`` refers to, canonicalised, or None."""
+        key = id(expr)
+        if key in self._qualnames:
+            return self._qualnames[key]
+        found = self._qualname(expr, scope)
+        self._qualnames[key] = found
+        return found
+
+    def _qualname(self, expr: ast.expr, scope: Scope) -> str | None:
         if isinstance(expr, ast.Attribute):
             base = self.qualname(expr.value, scope)
             return canonical(f"{base}.{expr.attr}") if base else None
@@ -156,15 +166,10 @@ class Analysis:
         return names.pop() if len(names) == 1 else None
 
     def is_call_to(self, call: ast.Call, scope: Scope, *qualnames: str) -> bool:
-        """Whether ``call`` calls one of ``qualnames`` (cheap name check first)."""
+        """Whether ``call`` calls one of ``qualnames`` (under any alias)."""
         func = call.func
-        last = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", None)
-        if last is None:
+        if not isinstance(func, ast.Name | ast.Attribute):
             return False
-        if not any(q.rsplit(".", 1)[-1] == last for q in qualnames):
-            # an alias such as ``d = dask.delayed`` or ``from dask import delayed as d``
-            if not isinstance(func, ast.Name):
-                return False
         return self.qualname(func, scope) in qualnames
 
     # -- kinds ---------------------------------------------------------------
@@ -370,10 +375,7 @@ class Analysis:
                 return self._carried(call, scope)
             if name == "numpy.random.default_rng":
                 return frozenset({RNG})
-            if (
-                name.startswith(COLLECTION_MODULES)
-                and name.rsplit(".", 1)[-1] not in NOT_COLLECTION_FUNCS
-            ):
+            if is_collection_function(name):
                 return frozenset({COLLECTION})
             if sizes.is_loader(name) or sizes.call_bytes(name, call) >= sizes.LARGE_BYTES:
                 return frozenset({LARGE})
@@ -536,6 +538,16 @@ class Analysis:
         """Calls in a function's own body, including its comprehensions."""
         for scope in self.own_scopes(function):
             yield from scope.calls
+
+
+def is_collection_function(qualname: str) -> bool:
+    """``dask.array.ones``, ``dask.dataframe.read_csv``, ``dask.array.random.random``..."""
+    if not qualname.startswith(COLLECTION_MODULES):
+        return False
+    parts = qualname.split(".")[2:]
+    if len(parts) == 2 and parts[0] not in COLLECTION_SUBMODULES:
+        return False
+    return len(parts) in (1, 2) and parts[-1] not in NOT_COLLECTION_FUNCS
 
 
 def keyword_arg(call: ast.Call, name: str) -> ast.expr | None:

@@ -35,10 +35,12 @@ DISTRIBUTED_NAMES = frozenset(
     "default_client Future get_worker LocalCluster".split()
 )
 COLLECTION_MODULES = ("dask.array.", "dask.dataframe.", "dask.bag.")
+COLLECTION_SUBMODULES = frozenset("random fft linalg ma".split())
+"""``dask.array.random.random(...)`` builds a collection; ``dask.dataframe.utils.*`` does not."""
 NOT_COLLECTION_FUNCS = frozenset(
     "compute persist visualize store to_zarr to_hdf5 to_npy_stack to_parquet to_csv to_hdf "
     "to_sql to_json to_textfiles to_orc to_delayed Array DataFrame Series Bag Index Item "
-    "Scalar core utils optimize normalize_chunks".split()
+    "Scalar core utils optimize normalize_chunks make_meta".split()
 )
 NOT_COLLECTION_METHODS = NOT_COLLECTION_FUNCS | frozenset(
     "head tail __dask_graph__ __dask_keys__ take_first".split()

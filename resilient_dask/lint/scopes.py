@@ -9,8 +9,9 @@ does not know are walked generically, so new syntax never breaks it.
 from __future__ import annotations
 
 import ast
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 Pos = tuple[int, int]
 ScopeKind = Literal["module", "function", "lambda", "class", "comprehension"]
@@ -160,134 +161,164 @@ class Collector:
                 self._visit(value, node)
             elif isinstance(value, list):
                 for item in value:
+                    if isinstance(item, ast.stmt):
+                        self._statement = item
                     if isinstance(item, ast.AST):
                         self._visit(item, node)
 
     def _visit(self, node: ast.AST, parent: ast.AST | None) -> None:
-        if isinstance(node, ast.Name):
-            if isinstance(node.ctx, ast.Load):
-                self._scope.loads.append(node)
-            elif isinstance(node.ctx, ast.Del):
-                self._bind(node.id, "other", node)
-            else:
-                self._bind(node.id, "other", node)
-        elif isinstance(node, ast.Call):
-            self._scope.calls.append(
-                CallSite(node, self._scope, self._loops, self._withs, parent, self._statement)
-            )
-            func = node.func
-            if isinstance(func, ast.Call):
-                self.called.add(id(func))
-            elif (
-                isinstance(func, ast.Attribute)
-                and isinstance(func.value, ast.Name)
-                and func.attr in _MUTATORS
-                and node.args
-            ):
-                kind = "extend" if func.attr == "extend" else "append"
-                self._mutate(func.value.id, kind, func.value, node.args[-1])
-            self._visit(node.func, node)
-            for arg in node.args:
-                self._visit(arg, node)
-            for keyword in node.keywords:
-                self._visit(keyword.value, node)
-        elif isinstance(node, ast.Attribute | ast.Constant):
-            if isinstance(node, ast.Attribute):
-                self._visit(node.value, node)
-        elif isinstance(node, ast.Assign):
-            self._visit(node.value, node)
-            for target in node.targets:
-                self._target(target, node.value, "assign")
-        elif isinstance(node, ast.AnnAssign):
-            if node.value is not None:
-                self._visit(node.value, node)
-                self._target(node.target, node.value, "assign")
-            elif not isinstance(node.target, ast.Name):
-                self._visit(node.target, node)
-            self._visit(node.annotation, node)
-        elif isinstance(node, ast.AugAssign):
-            self._visit(node.value, node)
-            if isinstance(node.target, ast.Name):
-                self._scope.loads.append(ast.Name(node.target.id, ast.Load(), **_loc(node.target)))
-                self._bind(node.target.id, "aug", node.target, value=node.value)
-            else:
-                self._visit(node.target, node)
-        elif isinstance(node, ast.NamedExpr):
-            self._visit(node.value, node)
-            self._bind(node.target.id, "assign", node.target, value=node.value, walrus=True)
-        elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
-            self._function(node)
-        elif isinstance(node, ast.Lambda):
-            self._lambda(node)
-        elif isinstance(node, ast.ClassDef):
-            self._class(node)
-        elif isinstance(node, _COMPREHENSIONS):
-            self._comprehension(node)
-        elif isinstance(node, ast.For | ast.AsyncFor):
-            self._visit(node.iter, node)
-            self._target(node.target, node.iter, "element")
-            outer = self._loops
-            self._loops = (*outer, node)
-            self._visit_list(node.body, node)
-            self._loops = outer
-            self._visit_list(node.orelse, node)
-        elif isinstance(node, ast.While):
-            self._visit(node.test, node)
-            outer = self._loops
-            self._loops = (*outer, node)
-            self._visit_list(node.body, node)
-            self._loops = outer
-            self._visit_list(node.orelse, node)
-        elif isinstance(node, ast.With | ast.AsyncWith):
-            outer_withs = self._withs
-            for item in node.items:
-                self._visit(item.context_expr, node)
-                if item.optional_vars is not None:
-                    self._target(item.optional_vars, item.context_expr, "with")
-                self._withs = (*self._withs, item)
-            self._visit_list(node.body, node)
-            self._withs = outer_withs
-        elif isinstance(node, ast.Import):
-            for alias in node.names:
-                if alias.asname:
-                    self._bind(alias.asname, "import", node, qualname=alias.name)
-                else:
-                    top = alias.name.split(".")[0]
-                    self._bind(top, "import", node, qualname=top)
-        elif isinstance(node, ast.ImportFrom):
-            base = "." * node.level + (node.module or "")
-            for alias in node.names:
-                if alias.name != "*":
-                    self._bind(
-                        alias.asname or alias.name, "import", node, qualname=f"{base}.{alias.name}"
-                    )
-        elif isinstance(node, ast.Return):
-            self._scope.function().returns.append(node)
-            if node.value is not None:
-                self._visit(node.value, node)
-        elif isinstance(node, ast.Await):
-            self.awaited.add(id(node.value))
-            self._visit(node.value, node)
-        elif isinstance(node, ast.Global):
-            self._scope.declared_global.update(node.names)
-        elif isinstance(node, ast.Nonlocal):
-            self._scope.declared_nonlocal.update(node.names)
-        elif isinstance(node, ast.ExceptHandler):
-            if node.type is not None:
-                self._visit(node.type, node)
-            if node.name:
-                self._bind(node.name, "other", node)
-            self._visit_list(node.body, node)
-        elif isinstance(node, ast.MatchAs | ast.MatchStar):
-            if node.name:
-                self._bind(node.name, "other", node)
-            self._generic(node)
-        elif isinstance(node, ast.MatchMapping):
-            if node.rest:
-                self._bind(node.rest, "other", node)
+        handler = _DISPATCH.get(type(node))
+        if handler is None:
             self._generic(node)
         else:
-            self._generic(node)
+            handler(self, node, parent)
+
+    def _name(self, node: ast.Name, parent: ast.AST | None) -> None:
+        if type(node.ctx) is ast.Load:
+            self._scope.loads.append(node)
+        else:
+            self._bind(node.id, "other", node)
+
+    def _attribute(self, node: ast.Attribute, parent: ast.AST | None) -> None:
+        self._visit(node.value, node)
+
+    def _constant(self, node: ast.Constant, parent: ast.AST | None) -> None:
+        return
+
+    def _call(self, node: ast.Call, parent: ast.AST | None) -> None:
+        self._scope.calls.append(
+            CallSite(node, self._scope, self._loops, self._withs, parent, self._statement)
+        )
+        func = node.func
+        if isinstance(func, ast.Call):
+            self.called.add(id(func))
+        elif (
+            isinstance(func, ast.Attribute)
+            and isinstance(func.value, ast.Name)
+            and func.attr in _MUTATORS
+            and node.args
+        ):
+            kind = "extend" if func.attr == "extend" else "append"
+            self._mutate(func.value.id, kind, func.value, node.args[-1])
+        self._visit(func, node)
+        for arg in node.args:
+            self._visit(arg, node)
+        for keyword in node.keywords:
+            self._visit(keyword.value, node)
+
+    def _assign(self, node: ast.Assign, parent: ast.AST | None) -> None:
+        self._visit(node.value, node)
+        for target in node.targets:
+            self._target(target, node.value, "assign")
+
+    def _ann_assign(self, node: ast.AnnAssign, parent: ast.AST | None) -> None:
+        if node.value is not None:
+            self._visit(node.value, node)
+            self._target(node.target, node.value, "assign")
+        elif not isinstance(node.target, ast.Name):
+            self._visit(node.target, node)
+        self._visit(node.annotation, node)
+
+    def _aug_assign(self, node: ast.AugAssign, parent: ast.AST | None) -> None:
+        self._visit(node.value, node)
+        if isinstance(node.target, ast.Name):
+            self._scope.loads.append(ast.Name(node.target.id, ast.Load(), **_loc(node.target)))
+            self._bind(node.target.id, "aug", node.target, value=node.value)
+        else:
+            self._visit(node.target, node)
+
+    def _named_expr(self, node: ast.NamedExpr, parent: ast.AST | None) -> None:
+        self._visit(node.value, node)
+        self._bind(node.target.id, "assign", node.target, value=node.value, walrus=True)
+
+    def _for(self, node: ast.For | ast.AsyncFor, parent: ast.AST | None) -> None:
+        self._visit(node.iter, node)
+        self._target(node.target, node.iter, "element")
+        outer = self._loops
+        self._loops = (*outer, node)
+        self._visit_list(node.body, node)
+        self._loops = outer
+        self._visit_list(node.orelse, node)
+
+    def _while(self, node: ast.While, parent: ast.AST | None) -> None:
+        self._visit(node.test, node)
+        outer = self._loops
+        self._loops = (*outer, node)
+        self._visit_list(node.body, node)
+        self._loops = outer
+        self._visit_list(node.orelse, node)
+
+    def _with(self, node: ast.With | ast.AsyncWith, parent: ast.AST | None) -> None:
+        outer_withs = self._withs
+        for item in node.items:
+            self._visit(item.context_expr, node)
+            if item.optional_vars is not None:
+                self._target(item.optional_vars, item.context_expr, "with")
+            self._withs = (*self._withs, item)
+        self._visit_list(node.body, node)
+        self._withs = outer_withs
+
+    def _import(self, node: ast.Import, parent: ast.AST | None) -> None:
+        for alias in node.names:
+            if alias.asname:
+                self._bind(alias.asname, "import", node, qualname=alias.name)
+            else:
+                top = alias.name.split(".")[0]
+                self._bind(top, "import", node, qualname=top)
+
+    def _import_from(self, node: ast.ImportFrom, parent: ast.AST | None) -> None:
+        base = "." * node.level + (node.module or "")
+        for alias in node.names:
+            if alias.name != "*":
+                self._bind(
+                    alias.asname or alias.name, "import", node, qualname=f"{base}.{alias.name}"
+                )
+
+    def _return(self, node: ast.Return, parent: ast.AST | None) -> None:
+        self._scope.function().returns.append(node)
+        if node.value is not None:
+            self._visit(node.value, node)
+
+    def _await(self, node: ast.Await, parent: ast.AST | None) -> None:
+        self.awaited.add(id(node.value))
+        self._visit(node.value, node)
+
+    def _global(self, node: ast.Global, parent: ast.AST | None) -> None:
+        self._scope.declared_global.update(node.names)
+
+    def _nonlocal(self, node: ast.Nonlocal, parent: ast.AST | None) -> None:
+        self._scope.declared_nonlocal.update(node.names)
+
+    def _except(self, node: ast.ExceptHandler, parent: ast.AST | None) -> None:
+        if node.type is not None:
+            self._visit(node.type, node)
+        if node.name:
+            self._bind(node.name, "other", node)
+        self._visit_list(node.body, node)
+
+    def _match_name(self, node: ast.MatchAs | ast.MatchStar, parent: ast.AST | None) -> None:
+        if node.name:
+            self._bind(node.name, "other", node)
+        self._generic(node)
+
+    def _match_mapping(self, node: ast.MatchMapping, parent: ast.AST | None) -> None:
+        if node.rest:
+            self._bind(node.rest, "other", node)
+        self._generic(node)
+
+    def _function_node(
+        self, node: ast.FunctionDef | ast.AsyncFunctionDef, parent: ast.AST | None
+    ) -> None:
+        self._function(node)
+
+    def _lambda_node(self, node: ast.Lambda, parent: ast.AST | None) -> None:
+        self._lambda(node)
+
+    def _class_node(self, node: ast.ClassDef, parent: ast.AST | None) -> None:
+        self._class(node)
+
+    def _comprehension_node(self, node: Comprehension, parent: ast.AST | None) -> None:
+        self._comprehension(node)
 
     def _target(self, target: ast.expr, value: ast.expr, kind: str) -> None:
         """Bind the names in an assignment/for/with target to ``value``."""
@@ -417,3 +448,38 @@ def _loc(node: ast.AST) -> dict[str, int]:
         "end_lineno": getattr(node, "end_lineno", 0) or 0,
         "end_col_offset": getattr(node, "end_col_offset", 0) or 0,
     }
+
+
+_DISPATCH: dict[type[ast.AST], Callable[[Collector, Any, ast.AST | None], None]] = {
+    ast.Name: Collector._name,
+    ast.Attribute: Collector._attribute,
+    ast.Constant: Collector._constant,
+    ast.Call: Collector._call,
+    ast.Assign: Collector._assign,
+    ast.AnnAssign: Collector._ann_assign,
+    ast.AugAssign: Collector._aug_assign,
+    ast.NamedExpr: Collector._named_expr,
+    ast.FunctionDef: Collector._function_node,
+    ast.AsyncFunctionDef: Collector._function_node,
+    ast.Lambda: Collector._lambda_node,
+    ast.ClassDef: Collector._class_node,
+    ast.ListComp: Collector._comprehension_node,
+    ast.SetComp: Collector._comprehension_node,
+    ast.GeneratorExp: Collector._comprehension_node,
+    ast.DictComp: Collector._comprehension_node,
+    ast.For: Collector._for,
+    ast.AsyncFor: Collector._for,
+    ast.While: Collector._while,
+    ast.With: Collector._with,
+    ast.AsyncWith: Collector._with,
+    ast.Import: Collector._import,
+    ast.ImportFrom: Collector._import_from,
+    ast.Return: Collector._return,
+    ast.Await: Collector._await,
+    ast.Global: Collector._global,
+    ast.Nonlocal: Collector._nonlocal,
+    ast.ExceptHandler: Collector._except,
+    ast.MatchAs: Collector._match_name,
+    ast.MatchStar: Collector._match_name,
+    ast.MatchMapping: Collector._match_mapping,
+}

@@ -45,6 +45,9 @@ class Rule:
     """One line: what the rule finds."""
     message: ClassVar[str]
     """Template for the diagnostic, formatted with :attr:`Finding.args`."""
+    triggers: ClassVar[tuple[str, ...]] = ()
+    """Words one of which the source must contain for the rule to possibly fire
+    (a fast pre-check: every alias of a Dask name still spells them)."""
     fix: ClassVar[str]
     """One line: what to write instead."""
     explanation: ClassVar[str]

@@ -14,6 +14,7 @@ class ComputeInDelayed(Rule):
     code = "RD004"
     name = "compute-in-delayed"
     severity = "warning"
+    triggers = ("delayed",)
     summary = (
         "A dask.delayed function calls .compute()/.persist() or dask.compute()/dask.persist()."
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import ast
 from collections.abc import Iterator
 
+from resilient_dask.lint import sizes
 from resilient_dask.lint.analysis import Analysis
 from resilient_dask.lint.kinds import COLLECTION, DELAYED, LARGE
 from resilient_dask.lint.rules.base import Finding, Rule, example
@@ -40,6 +41,7 @@ class DelayedOfResult(Rule):
     code = "RD005"
     name = "delayed-of-result"
     severity = "warning"
+    triggers = ("delayed",)
     summary = "delayed() is applied to the result of a call, delayed(f(x)), instead of to f."
     message = (
         "delayed({callee}(...)) calls {callee} now, in this process, and wraps its result; "
@@ -147,6 +149,8 @@ a function, and `delayed(make_f())(x)` where the result is called.
         qualname = analysis.qualname(inner.func, scope) or ""
         if qualname.startswith(_FACTORY_MODULES):
             return True
+        if qualname.startswith(("numpy.", "pandas.")) and not sizes.is_loader(qualname):
+            return True  # building a small value (np.ones(10)), not doing the work
         if analysis.kinds(inner, scope) & {DELAYED, COLLECTION}:
             return True
         return any(_returns_callable(f) for f in analysis.function_scopes(inner.func, scope))

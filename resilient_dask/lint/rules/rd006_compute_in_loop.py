@@ -16,6 +16,7 @@ class ComputeInLoop(Rule):
     code = "RD006"
     name = "compute-in-loop"
     severity = "warning"
+    triggers = ("compute",)
     summary = (
         "A loop calls .compute() (or dask.compute()) once per iteration on independent values."
     )

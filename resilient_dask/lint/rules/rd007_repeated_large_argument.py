@@ -17,6 +17,7 @@ class RepeatedLargeArgument(Rule):
     code = "RD007"
     name = "repeated-large-argument"
     severity = "warning"
+    triggers = ("client", "Client", "delayed")
     summary = (
         "The same large object is passed to submit/delayed on every iteration of a loop "
         "(directly, in a functools.partial, or as a bound method's object)."

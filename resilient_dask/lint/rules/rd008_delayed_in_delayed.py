@@ -14,6 +14,7 @@ class DelayedInDelayed(Rule):
     code = "RD008"
     name = "delayed-in-delayed"
     severity = "warning"
+    triggers = ("delayed",)
     summary = "A dask.delayed function calls delayed() or another delayed function inside itself."
     message = (
         "delayed function '{task}' {what}; inside a task that only builds a Delayed object, "

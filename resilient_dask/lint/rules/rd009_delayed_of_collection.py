@@ -14,6 +14,7 @@ class DelayedOfCollection(Rule):
     code = "RD009"
     name = "delayed-of-collection"
     severity = "warning"
+    triggers = ("delayed",)
     summary = "A dask array/dataframe/bag is wrapped in delayed() or passed to a delayed function."
     message = (
         "{what} the Dask collection '{collection}': the whole collection is computed into one "

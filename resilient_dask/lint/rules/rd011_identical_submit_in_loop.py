@@ -14,6 +14,7 @@ class IdenticalSubmitInLoop(Rule):
     code = "RD011"
     name = "identical-submit-in-loop"
     severity = "warning"
+    triggers = ("client", "Client")
     summary = "A loop submits the same function with the same arguments without pure=False."
     message = (
         "client.submit({function}, ...) has the same function and arguments on every "

@@ -13,6 +13,7 @@ class ScatterInLoop(Rule):
     code = "RD012"
     name = "scatter-in-loop"
     severity = "warning"
+    triggers = ("client", "Client")
     summary = "client.scatter() is called inside a for loop or comprehension, one item at a time."
     message = "client.scatter() inside a loop makes one round trip to the scheduler per item"
     fix = "scatter the whole list once: futures = client.scatter(items)"

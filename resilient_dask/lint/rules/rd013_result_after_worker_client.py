@@ -13,6 +13,7 @@ class ResultAfterWorkerClient(Rule):
     code = "RD013"
     name = "result-after-worker-client"
     severity = "error"
+    triggers = ("worker_client",)
     summary = "A Future from `with worker_client()` is waited on after the with block has exited."
     message = (
         "{call} waits on a Future from a worker_client() block that has already exited: the "

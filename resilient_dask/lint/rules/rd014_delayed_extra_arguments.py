@@ -12,6 +12,7 @@ class DelayedExtraArguments(Rule):
     code = "RD014"
     name = "delayed-extra-arguments"
     severity = "error"
+    triggers = ("delayed",)
     summary = "delayed(f, x, ...) passes arguments to delayed() itself instead of to f."
     message = (
         "delayed() got {count} extra positional argument(s): they set delayed's own "
