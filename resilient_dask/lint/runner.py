@@ -125,6 +125,7 @@ def _walk(root: Path, config: LintConfig) -> tuple[list[_Target], list[PathError
                 continue
             if stat.S_ISREG(mode):
                 found.append(_Target(str(path), str(path)))
+    found.sort(key=lambda target: Path(target.path).parts)
     return found, problems
 
 
