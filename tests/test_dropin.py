@@ -3,8 +3,9 @@ correct results.
 
 Each test runs one scenario with both client classes against the same real cluster
 (a scheduler and two nanny-managed workers in subprocesses, shared by the module) and
-checks that every client's result equals the value computed locally without Dask,
-so that both clients agree with each other and with the right answer.
+checks that every client's result equals the value computed locally (in plain Python,
+in pandas, or with Dask's single-threaded scheduler), so that both clients agree with
+each other and with the right answer.
 """
 
 from __future__ import annotations
