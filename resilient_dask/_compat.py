@@ -103,20 +103,23 @@ def iter_futures(obj: Any, limit: int = 100_000) -> Iterator[Future]:
 
 
 def graph_dependencies(expr: Any) -> set[Any]:
-    """Keys the tasks of a submit/map graph depend on, outside the graph.
+    """Keys a graph reads from the cluster rather than computing them itself.
 
-    Upstream: ``Client.submit``/``map`` wrap their tasks in ``LLGExpr``, whose
-    ``__dask_graph__()`` is the plain dict of ``Task`` objects; each task's
-    ``dependencies`` names the keys it reads (Futures passed as arguments).
-    Other expressions are not materialised here (that can be expensive).
+    Upstream: every expression ``_graph_to_futures`` receives has
+    ``__dask_graph__()``, a dict of key → ``GraphNode``; a node's
+    ``dependencies`` names the keys it reads, and persisted collections carry
+    their data as ``Future`` nodes. Keys read but not computed in the graph,
+    and the keys of those Future nodes, live on the cluster.
     """
-    if type(expr).__name__ != "LLGExpr":
-        return set()
     graph = expr.__dask_graph__()
     deps: set[Any] = set()
+    held: set[Any] = set()
     for node in graph.values():
-        deps.update(getattr(node, "dependencies", ()) or ())
-    return deps - set(graph)
+        if isinstance(node, Future):
+            held.add(node.key)
+        else:
+            deps.update(getattr(node, "dependencies", ()) or ())
+    return held | (deps - set(graph))
 
 
 # -- Client hooks -------------------------------------------------------------------
@@ -162,18 +165,20 @@ class ClientHooks:
     # Client._graph_to_futures(expr, keys, ...), which creates Future(key, self)
     # for the requested keys and sends "update-graph" to the scheduler.
     def _graph_to_futures(self, expr: Any, keys: Any, *args: Any, **kwargs: Any) -> Any:
-        self._rd_before_graph(expr, keys)  # type: ignore[attr-defined]
+        lost = self._rd_lost_dependencies(expr)  # type: ignore[attr-defined]
         futures = super()._graph_to_futures(expr, keys, *args, **kwargs)  # type: ignore[misc]
-        return self._rd_adopt(futures)  # type: ignore[attr-defined]
+        return self._rd_new_futures(futures, lost)  # type: ignore[attr-defined]
 
     # Upstream: Client._scatter(...) creates Future(key, self) for scattered data.
     async def _scatter(self, *args: Any, **kwargs: Any) -> Any:
         result = await super()._scatter(*args, **kwargs)  # type: ignore[misc]
         return self._rd_adopt(result)  # type: ignore[attr-defined]
 
-    # Upstream: Client._close(fast=False) closes the client; _reconnect calls it
-    # when it gives up.
+    # Upstream: Client._close(fast=False) closes the client, releasing (and
+    # cancelling, with no reason) the states left in self.futures; _reconnect
+    # calls it when it gives up.
     async def _close(self, fast: bool = False) -> None:
+        self._rd_closing()  # type: ignore[attr-defined]
         try:
             await super()._close(fast=fast)  # type: ignore[misc]
         finally:

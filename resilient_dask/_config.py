@@ -93,9 +93,11 @@ def _duration(option: str, value: Any) -> float:
     allowed = "a positive duration: seconds as a number (0.5) or a string ('2s', '1 minute')"
     if isinstance(value, bool):
         raise _invalid(option, value, allowed)
+    if not isinstance(value, (int, float, str)):
+        raise _invalid(option, value, allowed)
     try:
         seconds = parse_timedelta(value, default="s")
-    except (ValueError, TypeError, KeyError):
+    except (ValueError, TypeError, KeyError, IndexError):
         raise _invalid(option, value, allowed) from None
     if seconds is None or not seconds > 0:
         raise _invalid(option, value, allowed)

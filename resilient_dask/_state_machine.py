@@ -139,7 +139,7 @@ class ConnectionStateMachine:
 
     def reconnected(self, *, resubmitting: bool = False, detail: str = "") -> Transition | None:
         """The client has a working stream again (to the same or a new scheduler)."""
-        if self.state is ConnectionState.CLOSED:
+        if self.state is not ConnectionState.RECONNECTING:
             return None
         outage = self.outage_duration()
         self.lost_since = None

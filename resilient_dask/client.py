@@ -131,7 +131,6 @@ class ResilientClient(_compat.ClientHooks, Client):
         self._rd_expiry: asyncio.Future[None] | None = None
         self._rd_expiry_handle: asyncio.TimerHandle | None = None
         self._rd_heartbeat_task: asyncio.Task[None] | None = None
-        self._rd_root_causes: dict[Any, list[Any]] = {}
         super().__init__(address, *args, **kwargs)
 
     # -- public API ---------------------------------------------------------------
@@ -286,7 +285,7 @@ class ResilientClient(_compat.ClientHooks, Client):
     def _rd_connection_lost(self) -> None:
         states = _compat.client_states(self)
         incident = self._rd_incidents.record(
-            SchedulerConnectionLost, states, self._rd_address(), "scheduler comm closed"
+            SchedulerConnectionLost, states, self._rd_address(), "the connection to the scheduler dropped"
         )
         for key, state in states.items():
             _compat.cancel_state(state, incident.error([key]))
@@ -305,7 +304,7 @@ class ResilientClient(_compat.ClientHooks, Client):
     def _rd_scheduler_restarted(self) -> None:
         states = _compat.client_states(self)
         incident = self._rd_incidents.record(
-            SchedulerRestarted, states, self._rd_address(), "Client.restart()"
+            SchedulerRestarted, states, self._rd_address(), "the scheduler was restarted"
         )
         for key, state in states.items():
             _compat.cancel_state(state, incident.error([key]))
@@ -320,34 +319,74 @@ class ResilientClient(_compat.ClientHooks, Client):
         remaining = []
         for key in keys:
             state = states.get(key)
-            lost = self._rd_root_causes.pop(key, None)
-            cause_key = lost[0] if lost else key
-            incident = self._rd_incidents.cause_of(cause_key) or self._rd_incidents.latest
-            if state is None or incident is None:
+            if state is not None and isinstance(state.exception, ResilientDaskError):
+                continue  # already failed with its root cause when the graph was sent
+            err = self._rd_root_cause_error(key, [key])
+            if state is None or err is None:
                 remaining.append(key)
-                continue
-            err = incident.error([key])
-            if lost:
-                shown = ", ".join(repr(str(k)) for k in lost[:3])
-                more = f" and {len(lost) - 3} more" if len(lost) > 3 else ""
-                err = type(err)(
-                    err.context,
-                    f"{key!r} depends on {shown}{more}, which {'was' if len(lost) == 1 else 'were'} "
-                    f"lost with the scheduler state ({err.summary})",
-                )
-            _compat.cancel_state(state, err)
+            else:
+                _compat.cancel_state(state, err)
         return remaining
 
-    def _rd_before_graph(self, expr: Any, keys: Any) -> None:
+    def _rd_lost_dependencies(self, expr: Any) -> list[Any]:
+        """Keys a new graph reads that an outage destroyed (only looked for after one)."""
         if not self._rd_incidents:
-            return
-        lost = self._rd_incidents.lost_among(_compat.graph_dependencies(expr))
+            return []
+        live = _compat.client_states(self)
+        return [
+            key
+            for key in _compat.graph_dependencies(expr)
+            if key not in live and self._rd_incidents.cause_of(key) is not None
+        ]
+
+    def _rd_new_futures(self, futures: dict[Any, Future], lost: list[Any]) -> dict[Any, Future]:
+        """Adopt new futures; those that read destroyed data fail at once, typed."""
+        self._rd_adopt(futures)
         if lost:
-            for key in keys:
-                self._rd_root_causes[key] = lost
+            states = _compat.client_states(self)
+            for key in futures:
+                err = self._rd_root_cause_error(key, lost)
+                if err is not None and key in states:
+                    _compat.cancel_state(states[key], err)
+        return futures
+
+    def _rd_root_cause_error(self, key: Any, lost: list[Any]) -> ResilientDaskError | None:
+        """The error of the incident that destroyed ``lost``, told about ``key``."""
+        incident = self._rd_incidents.cause_of(lost[0]) or self._rd_incidents.latest
+        if incident is None:
+            return None
+        err = incident.error([key])
+        if lost == [key]:
+            return err
+        shown = ", ".join(repr(str(k)) for k in lost[:3])
+        more = f" and {len(lost) - 3} more" if len(lost) > 3 else ""
+        verb = "was" if len(lost) == 1 else "were"
+        return type(err)(
+            err.context,
+            f"{str(key)!r} depends on {shown}{more}, which {verb} lost when "
+            f"{incident.detail or 'the scheduler state was lost'} "
+            f"({err.summary[0].lower()}{err.summary[1:]})",
+        )
 
     def _rd_adopt(self, obj: Any) -> Any:
         return _compat.adopt(obj, ResilientFuture)
+
+    def _rd_closing(self) -> None:
+        """Before upstream forgets the address and the futures.
+
+        When the client is giving up reconnecting, what is still pending can never finish.
+        """
+        self._rd_address()  # remember it for the events and errors that follow
+        if self._rd_machine.state is not ConnectionState.RECONNECTING:
+            return
+        states = _compat.client_states(self)
+        if not states:
+            return
+        incident = self._rd_incidents.record(
+            SchedulerConnectionLost, states, self._rd_address(), "the client gave up reconnecting"
+        )
+        for key, state in states.items():
+            _compat.cancel_state(state, incident.error([key]))
 
     def _rd_closed(self) -> None:
         gave_up = self._rd_machine.state is ConnectionState.RECONNECTING
@@ -373,7 +412,10 @@ class ResilientClient(_compat.ClientHooks, Client):
 
     def _rd_address(self) -> str | None:
         scheduler = getattr(self, "scheduler", None)
-        return getattr(scheduler, "address", None)
+        address = getattr(scheduler, "address", None)
+        if address is not None:
+            self._rd_last_address = address
+        return address or getattr(self, "_rd_last_address", None)
 
     def _rd_asyncio_loop(self) -> asyncio.AbstractEventLoop | None:
         loop = getattr(self, "loop", None)

@@ -104,9 +104,11 @@ class Connection:
         if running is not None and running is loop:
             return self._wait_async(state, timeout)
         with self._changed:
+            # Read the history length before the state: the machine moves in the
+            # loop thread, and a transition between the two reads must not be missed.
+            start = len(self._machine.history)
             if self._machine.state is state:
                 return None
-            start = len(self._machine.history)
             found = self._changed.wait_for(
                 lambda: any(t.state is state for t in self._machine.history[start:]),
                 timeout=timeout,

@@ -202,7 +202,7 @@ def _outage_guidance(ctx: ErrorContext, *, restarted: bool) -> list[str]:
             + ", read the scheduler's log (or its pod/job log) around the time above.",
         ]
     waited = ctx.unreachable_for
-    still = f" still unreachable after {waited:.0f} s" if waited else " not reachable yet"
+    still = f" still unreachable after {waited:.0f} s" if waited and waited >= 1 else " not reachable yet"
     return [
         f"The scheduler at {ctx.scheduler or '(unknown address)'} is{still}: check that "
         "its process, pod or job is alive, and read its log.",

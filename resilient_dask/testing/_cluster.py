@@ -19,6 +19,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import weakref
 from collections.abc import Sequence
@@ -44,10 +45,17 @@ def scheduler_identity(address: str, timeout: float = 5.0) -> dict[str, Any] | N
         async with rpc(address, timeout=timeout) as r:
             return await asyncio.wait_for(r.identity(), timeout)  # type: ignore[no-any-return]
 
-    try:
-        return asyncio.run(asyncio.wait_for(ask(), timeout + 1))
-    except Exception:
-        return None
+    result: list[dict[str, Any] | None] = [None]
+
+    def run() -> None:
+        # A thread of its own: callers may be inside a running event loop (async tests).
+        with contextlib.suppress(Exception):
+            result[0] = asyncio.run(asyncio.wait_for(ask(), timeout + 1))
+
+    thread = threading.Thread(target=run, name="scheduler_identity", daemon=True)
+    thread.start()
+    thread.join(timeout + 5)
+    return result[0]
 
 
 class ManagedProcess:
@@ -133,8 +141,18 @@ class SubprocessCluster:
         self.scheduler_port = free_port()
         self._tmp = tempfile.TemporaryDirectory(prefix="resilient-dask-cluster-")
         self.directory = pathlib.Path(self._tmp.name)
-        # Keep the scheduler's and workers' scratch space inside our temporary directory.
-        self.env = {"DASK_TEMPORARY_DIRECTORY": str(self.directory), **os.environ, **(env or {})}
+        # Keep the scheduler's and workers' scratch space inside our temporary directory,
+        # and let them import what this process imports (as multiprocessing's spawn
+        # does for LocalCluster), so functions defined in test modules unpickle there.
+        import_path = os.pathsep.join(
+            [p for p in sys.path if p] + [os.environ.get("PYTHONPATH", "")]
+        ).rstrip(os.pathsep)
+        self.env = {
+            "DASK_TEMPORARY_DIRECTORY": str(self.directory),
+            **os.environ,
+            "PYTHONPATH": import_path,
+            **(env or {}),
+        }
         self.scheduler: ManagedProcess | None = None
         self.workers: list[ManagedProcess] = []
         self._processes: list[ManagedProcess] = []
