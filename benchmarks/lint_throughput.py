@@ -91,7 +91,7 @@ def main() -> int:
     ]
     ratio = statistics.median(theirs) / statistics.median(ours)
     ratio_serial = statistics.median(theirs) / statistics.median(ours_serial)
-    table = ["| tool | median of {} runs (s) | lines/s |".format(args.runs),
+    table = [f"| tool | median of {args.runs} runs (s) | lines/s |",
              "| --- | ---: | ---: |"]
     table += [f"| {name} | {seconds:.2f} | {lines / seconds:,.0f} |" for name, seconds in rows]
     summary = (

@@ -175,4 +175,18 @@ def task(items):
                     continue  # futures of a worker_client are RD013's business
                 if analysis.in_worker_client_block(site) or analysis.seceded_at(site):
                     continue
+                if _waits_on_captured(analysis, call, site.scope, scope):
+                    continue  # a Future from an enclosing scope: RD003 reports that
                 yield Finding(call, {"task": scope.name, "call": found[0]})
+
+
+def _waits_on_captured(analysis: Analysis, call: ast.Call, where: Scope, task: Scope) -> bool:
+    """Whether the awaited Future is a name bound outside the task."""
+    func = call.func
+    waited = func.value if isinstance(func, ast.Attribute) and func.attr == "result" else (
+        call.args[0] if call.args else None
+    )
+    if not isinstance(waited, ast.Name):
+        return False
+    owner = analysis.lookup(waited.id, where)
+    return owner is not None and owner.function() is not task
