@@ -8,7 +8,7 @@ drive it without a cluster and without waiting.
 
 ::
 
-            heartbeat timed out / failed
+   heartbeat timed out / failing for heartbeat_timeout
    CONNECTED ───────────────────────────▶ UNRESPONSIVE
        ▲  ▲ ◀───────── heartbeat answered ──────┘ │
        │  │                                        │ comm closed
@@ -125,9 +125,18 @@ class ConnectionStateMachine:
         return None
 
     def heartbeat_failed(self, error: str) -> Transition | None:
-        """A probe failed outright (connection refused or reset)."""
-        if self.state is ConnectionState.CONNECTED:
-            return self._move(ConnectionState.UNRESPONSIVE, f"heartbeat failed: {error}")
+        """A probe failed outright (connection refused or reset).
+
+        A refused or reset probe usually means the scheduler process is gone, and
+        the client's stream will report that in a moment (RECONNECTING). Only when
+        probes have kept failing for ``heartbeat_timeout`` while the stream stays
+        open is the scheduler UNRESPONSIVE.
+        """
+        if self.state is ConnectionState.CONNECTED and self.silent_for() >= self.heartbeat_timeout:
+            return self._move(
+                ConnectionState.UNRESPONSIVE,
+                f"no heartbeat answer for {self.silent_for():.1f} s; last error: {error}",
+            )
         return None
 
     def connection_lost(self, detail: str = "scheduler comm closed") -> Transition | None:

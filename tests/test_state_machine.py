@@ -100,7 +100,6 @@ PATHS: dict[ConnectionState, tuple[str, ...]] = {
 #: Every arrow of the module docstring's diagram: (from, event) -> to.
 DIAGRAM: dict[tuple[ConnectionState, str], ConnectionState] = {
     (S.CONNECTED, "heartbeat_timed_out"): S.UNRESPONSIVE,
-    (S.CONNECTED, "heartbeat_failed"): S.UNRESPONSIVE,
     (S.UNRESPONSIVE, "heartbeat_answered"): S.CONNECTED,
     (S.CONNECTED, "connection_lost"): S.RECONNECTING,
     (S.UNRESPONSIVE, "connection_lost"): S.RECONNECTING,
@@ -114,6 +113,8 @@ DIAGRAM: dict[tuple[ConnectionState, str], ConnectionState] = {
 #: (state, event) pairs that must leave the state as it is.
 NO_CHANGE: list[tuple[ConnectionState, str]] = [
     (S.CONNECTED, "heartbeat_answered"),
+    # A refused/reset probe right after an answer: the stream will report the loss.
+    (S.CONNECTED, "heartbeat_failed"),
     (S.CONNECTED, "resubmission_finished"),
     (S.CONNECTED, "reconnected"),
     (S.UNRESPONSIVE, "heartbeat_timed_out"),
@@ -218,7 +219,7 @@ def test_history_records_old_state_new_state_wall_time_and_detail(
     machine.heartbeat_timed_out()
     clock.advance(1.0)
     machine.heartbeat_answered(0.25)
-    clock.advance(1.0)
+    clock.advance(HEARTBEAT_TIMEOUT)
     machine.heartbeat_failed("ConnectionResetError(104)")
     clock.advance(1.0)
     machine.connection_lost("stream closed by peer")
@@ -227,13 +228,14 @@ def test_history_records_old_state_new_state_wall_time_and_detail(
     clock.advance(1.0)
     machine.closed()
 
+    h = HEARTBEAT_TIMEOUT
     assert [(t.old, t.state, t.time) for t in machine.history] == [
         (S.CONNECTED, S.UNRESPONSIVE, START_WALL + 1),
         (S.UNRESPONSIVE, S.CONNECTED, START_WALL + 2),
-        (S.CONNECTED, S.UNRESPONSIVE, START_WALL + 3),
-        (S.UNRESPONSIVE, S.RECONNECTING, START_WALL + 4),
-        (S.RECONNECTING, S.CONNECTED, START_WALL + 7),
-        (S.CONNECTED, S.CLOSED, START_WALL + 8),
+        (S.CONNECTED, S.UNRESPONSIVE, START_WALL + 2 + h),
+        (S.UNRESPONSIVE, S.RECONNECTING, START_WALL + 3 + h),
+        (S.RECONNECTING, S.CONNECTED, START_WALL + 6 + h),
+        (S.CONNECTED, S.CLOSED, START_WALL + 7 + h),
     ]
     details = [t.detail for t in machine.history]
     assert "heartbeat_timeout=5 s" in details[0]
@@ -242,6 +244,20 @@ def test_history_records_old_state_new_state_wall_time_and_detail(
     assert details[3] == "stream closed by peer"
     assert "reconnected after 3.0 s" in details[4]
     assert details[5] == "client closed"
+
+
+def test_failing_heartbeats_mean_unresponsive_only_after_heartbeat_timeout(
+    machine: ConnectionStateMachine, clock: FakeClock
+) -> None:
+    """Refused probes change nothing until the scheduler has been silent for heartbeat_timeout."""
+    machine.heartbeat_answered(0.1)
+    clock.advance(HEARTBEAT_TIMEOUT - 0.001)
+    assert machine.heartbeat_failed("ConnectionRefusedError()") is None
+    assert machine.state is S.CONNECTED
+    clock.advance(0.001)
+    transition = machine.heartbeat_failed("ConnectionRefusedError()")
+    assert transition is not None and transition.state is S.UNRESPONSIVE
+    assert "ConnectionRefusedError()" in transition.detail
 
 
 # -- latency, silence, deadlines, outages --------------------------------------------
