@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ast
 
-from conftest import RETURNED_FUTURE
+from lint_samples import RETURNED_FUTURE
 
 from resilient_dask.lint.flake8_plugin import Flake8Plugin
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 from click.testing import Result
-from conftest import RETURNED_FUTURE
+from lint_samples import RETURNED_FUTURE
 
 from resilient_dask.lint import SourceError, lint_paths, lint_source
 

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from conftest import CLEAN, RETURNED_FUTURE
+from lint_samples import CLEAN, RETURNED_FUTURE
 
 import resilient_dask.lint as api
 from resilient_dask.lint import Diagnostic, lint_paths, lint_source

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from click.testing import Result
-from conftest import RETURNED_FUTURE
+from lint_samples import RETURNED_FUTURE
 
 Run = Callable[..., Result]
 Write = Callable[..., Path]

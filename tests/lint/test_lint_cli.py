@@ -9,7 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from click.testing import Result
-from conftest import CLEAN, RETURNED_FUTURE
+from lint_samples import CLEAN, RETURNED_FUTURE
 
 ROOT = Path(__file__).resolve().parents[2]
 Run = Callable[..., Result]
