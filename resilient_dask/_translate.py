@@ -98,6 +98,12 @@ EXCEPTION_CLASSES: dict[str, Target] = {
     "distributed.shuffle._exceptions.P2PIllegalStateError": PassThrough("as P2PConsistencyError"),
     "distributed.shuffle._exceptions.ShuffleClosedError": PassThrough("as P2PConsistencyError"),
     "distributed.shuffle._exceptions.DataUnavailable": PassThrough("P2P-internal"),
+    "distributed.shuffle._exceptions.P2POutOfDiskError": PassThrough(
+        "a P2P shuffle ran out of disk; its message says so and how to fix it"
+    ),
+    "distributed.worker_state_machine.TransitionCounterMaxExceeded": PassThrough(
+        "worker-internal safety limit (a bug in distributed)"
+    ),
     "distributed.spill.MaxSpillExceeded": PassThrough("worker-internal spill control"),
     "distributed.spill.PickleError": PassThrough("worker-internal spill failure"),
     "distributed.spill.HandledError": PassThrough("worker-internal spill failure"),

@@ -1,0 +1,162 @@
+"""Each upstream behaviour resilient_dask/_compat.py relies on, checked against the installed
+distributed. A failure here means distributed changed: update _compat.py, not this test."""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Iterator
+
+import dask.array as da
+import pytest
+from distributed import Client, Future, LocalCluster, as_completed
+from distributed.client import FutureState
+
+from resilient_dask import ResilientClient, ResilientFuture, SchedulerConnectionLost
+from resilient_dask import _compat
+from resilient_dask.errors import ErrorContext
+
+pytestmark = pytest.mark.timeout(60)
+
+
+def inc(x: int) -> int:
+    return x + 1
+
+
+@pytest.fixture(scope="module")
+def local() -> Iterator[LocalCluster]:
+    with LocalCluster(n_workers=1, threads_per_worker=2, processes=False, dashboard_address=":0") as c:
+        yield c
+
+
+@pytest.fixture
+def client(local: LocalCluster) -> Iterator[Client]:
+    with Client(local, set_as_default=False) as c:
+        yield c
+
+
+@pytest.fixture
+def rc(local: LocalCluster) -> Iterator[ResilientClient]:
+    with ResilientClient(local, set_as_default=False) as c:
+        yield c
+
+
+def test_future_state_is_shared_per_key(client: Client) -> None:
+    """Future._state is one FutureState per key and client (future_state relies on it)."""
+    a = client.submit(inc, 1)
+    b = client.submit(inc, 1)
+    assert isinstance(_compat.future_state(a), FutureState)
+    assert _compat.future_state(a) is _compat.future_state(b)
+    assert _compat.client_states(client)[a.key] is _compat.future_state(a)
+
+
+def test_cancel_state_makes_result_raise_our_exception(client: Client) -> None:
+    """A FutureState cancelled by cancel_state makes result() raise exactly that object."""
+    future = client.submit(inc, 2)
+    assert future.result(timeout=10) == 3
+    err = SchedulerConnectionLost(ErrorContext(keys=(str(future.key),)))
+    _compat.cancel_state(_compat.future_state(future), err)
+    assert future.status == "cancelled" and future.done()
+    with pytest.raises(SchedulerConnectionLost) as info:
+        future.result(timeout=5)
+    assert info.value is err
+
+
+def test_reconnect_timeout_is_the_timeout_argument(local: LocalCluster) -> None:
+    """Client(timeout=...) is how long _reconnect keeps trying."""
+    with Client(local, timeout=7, set_as_default=False) as c:
+        assert _compat.reconnect_timeout(c) == 7
+
+
+def test_reconnect_cancels_and_clears_the_states_it_finds() -> None:
+    """Client._reconnect cancels every state in self.futures and clears it (we pre-empt that)."""
+    source = inspect.getsource(Client._reconnect)
+    assert "self.futures.values()" in source and "scheduler-connection-lost" in source
+    assert "self.futures.clear()" in source
+    assert "self._close()" in source
+
+
+def test_handle_restart_cancels_and_clears_the_states() -> None:
+    """Client._handle_restart cancels every state with scheduler-restart and clears them."""
+    source = inspect.getsource(Client._handle_restart)
+    assert "scheduler-restart" in source and "self.futures.clear()" in source
+
+
+def test_stream_handlers_route_to_the_hooked_methods(client: Client) -> None:
+    """The scheduler's stream messages reach the methods ClientHooks overrides."""
+    handlers = client._stream_handlers
+    assert handlers["cancelled-keys"] == client._handle_cancelled_keys
+    assert handlers["restart"] == client._handle_restart
+
+
+@pytest.mark.parametrize(
+    ("method", "params"),
+    [
+        ("_reconnect", []),
+        ("_handle_restart", []),
+        ("_handle_cancelled_keys", ["keys", "reason", "msg"]),
+        ("_graph_to_futures", ["expr", "keys"]),
+        ("_scatter", []),
+        ("_close", ["fast"]),
+    ],
+)
+def test_hooked_methods_keep_their_signatures(method: str, params: list[str]) -> None:
+    """The private Client methods ClientHooks overrides exist with the parameters it passes."""
+    signature = inspect.signature(getattr(Client, method))
+    assert list(signature.parameters)[1 : 1 + len(params)] == params
+
+
+def test_futures_are_plain_future_objects_that_can_switch_class(client: Client) -> None:
+    """Client makes plain Future objects; a subclass adds no slots, so adopt() can switch them."""
+    future = client.submit(inc, 3)
+    assert type(future) is Future
+    assert not hasattr(Future, "__slots__") or "__dict__" in dir(future)
+    _compat.adopt(future, ResilientFuture)
+    assert type(future) is ResilientFuture and future.result(timeout=10) == 4
+
+
+def test_every_way_of_making_futures_gives_resilient_futures(rc: ResilientClient) -> None:
+    """submit (also of a held key), map, compute, persist and scatter return ResilientFutures."""
+    made = [
+        rc.submit(inc, 1),
+        rc.submit(inc, 1),
+        *rc.map(inc, [5, 6]),
+        rc.compute(da.ones(4, chunks=2).sum()),
+        *_compat.iter_futures(rc.scatter([1, 2])),
+        rc.scatter(10),
+    ]
+    persisted = rc.persist(da.ones(4, chunks=2))
+    made.extend(f for f in persisted.__dask_graph__().values() if isinstance(f, Future))
+    assert made and all(type(f) is ResilientFuture for f in made)
+
+
+def test_graph_dependencies_of_submit_and_persisted_collections(client: Client) -> None:
+    """Graph nodes name the keys they read; persisted collections carry Future nodes."""
+    first = client.submit(inc, 1)
+    seen: list[set[object]] = []
+    original = Client._graph_to_futures
+
+    def spy(self: Client, expr: object, keys: object, *args: object, **kwargs: object) -> object:
+        seen.append(_compat.graph_dependencies(expr))
+        return original(self, expr, keys, *args, **kwargs)
+
+    Client._graph_to_futures = spy  # type: ignore[method-assign]
+    try:
+        client.submit(inc, first).result(timeout=10)
+        persisted = client.persist(da.ones(4, chunks=2))
+        assert client.compute(persisted.sum()).result(timeout=10) == 4
+    finally:
+        Client._graph_to_futures = original  # type: ignore[method-assign]
+    assert seen[0] == {first.key}
+    assert {f.key for f in persisted.__dask_graph__().values() if isinstance(f, Future)} <= seen[-1]
+
+
+def test_as_completed_raises_only_errors_upstream() -> None:
+    """Upstream as_completed yields cancelled futures' exceptions; our patch raises ours."""
+    assert getattr(as_completed._get_and_raise, _compat._PATCH_MARK, False)
+    source = inspect.getsource(as_completed._track_future)
+    assert "_result(raiseit=False)" in source
+
+
+def test_tested_version_is_installed() -> None:
+    """CI runs against a distributed version this module was checked with."""
+    assert _compat.distributed_version() in _compat.TESTED_DISTRIBUTED
