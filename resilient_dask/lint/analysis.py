@@ -44,6 +44,7 @@ from resilient_dask.lint.kinds import (
     NOTHING,
     PARTIAL,
     PERSISTED,
+    REDUCTIONS,
     RNG,
     WORKER_CLIENT,
     Kinds,
@@ -386,6 +387,8 @@ class Analysis:
         if isinstance(func, ast.Attribute):
             receiver = self.kinds(func.value, scope)
             if COLLECTION in receiver and func.attr not in NOT_COLLECTION_METHODS:
+                if func.attr in REDUCTIONS and not call.args and not call.keywords:
+                    return NOTHING  # a lazy scalar (df.x.sum()): small, fine to hand to delayed
                 return frozenset({COLLECTION})
             if LARGE in receiver and func.attr in sizes.LARGE_PRESERVING_METHODS:
                 return frozenset({LARGE})
@@ -399,7 +402,7 @@ class Analysis:
                 return frozenset({LARGE})
         if (
             isinstance(func, ast.Name)
-            and func.id in ("bytes", "bytearray")
+            and func.id in ("bytes", "bytearray", "list")
             and self.lookup(func.id, scope) is None
         ):
             return frozenset({LARGE}) if sizes.builtin_bytes(call) >= sizes.LARGE_BYTES else NOTHING

@@ -45,6 +45,10 @@ NOT_COLLECTION_FUNCS = frozenset(
 NOT_COLLECTION_METHODS = NOT_COLLECTION_FUNCS | frozenset(
     "head tail __dask_graph__ __dask_keys__ take_first".split()
 )
+REDUCTIONS = frozenset(
+    "sum mean count min max std var prod any all nunique size median idxmin idxmax".split()
+)
+"""Called without arguments on a collection these give a small lazy scalar."""
 COLLECTION_METADATA = frozenset(
     "shape npartitions dtypes dtype columns divisions chunks chunksize ndim name "
     "known_divisions numblocks nbytes size dask _meta itemsize empty compute persist "

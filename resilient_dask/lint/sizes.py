@@ -253,10 +253,20 @@ def literal_bytes(expr: ast.BinOp) -> int:
 
 
 def builtin_bytes(call: ast.Call) -> int:
-    """``bytes(n)`` / ``bytearray(n)`` with literal ``n``."""
-    if len(call.args) == 1:
-        return max(const_int(call.args[0]) or 0, 0)
-    return 0
+    """``bytes(n)`` / ``bytearray(n)`` / ``list(range(n))`` with literal ``n``."""
+    if len(call.args) != 1 or call.keywords:
+        return 0
+    arg = call.args[0]
+    if isinstance(call.func, ast.Name) and call.func.id == "list":
+        if (
+            isinstance(arg, ast.Call)
+            and isinstance(arg.func, ast.Name)
+            and arg.func.id == "range"
+            and len(arg.args) == 1
+        ):
+            return max(const_int(arg.args[0]) or 0, 0) * 8
+        return 0
+    return max(const_int(arg) or 0, 0)
 
 
 def opens_file(call: ast.Call) -> bool:

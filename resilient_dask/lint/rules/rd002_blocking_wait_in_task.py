@@ -183,8 +183,10 @@ def task(items):
 def _waits_on_captured(analysis: Analysis, call: ast.Call, where: Scope, task: Scope) -> bool:
     """Whether the awaited Future is a name bound outside the task."""
     func = call.func
-    waited = func.value if isinstance(func, ast.Attribute) and func.attr == "result" else (
-        call.args[0] if call.args else None
+    waited = (
+        func.value
+        if isinstance(func, ast.Attribute) and func.attr == "result"
+        else (call.args[0] if call.args else None)
     )
     if not isinstance(waited, ast.Name):
         return False

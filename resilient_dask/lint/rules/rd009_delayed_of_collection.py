@@ -27,7 +27,8 @@ distributed collection into one concrete NumPy array / pandas DataFrame / list i
 single task. All partitions travel to one worker, which may run out of memory, and the
 function gets no parallelism.
 
-Work partition by partition instead:
+Lazy scalar reductions (`ddf.x.sum()`, `arr.mean()` without an axis) are small and are not
+flagged. Work partition by partition instead:
 
 ```python
 parts = ddf.to_delayed()                      # one Delayed per partition
@@ -59,6 +60,17 @@ result = ddf.map_partitions(process)
 
             df = pd.read_csv("small.csv")
             out = dask.delayed(process)(df)
+        """),
+        example("""
+            import dask
+            import dask.dataframe as dd
+
+            @dask.delayed
+            def summarise(total, count):
+                return total / count
+
+            ddf = dd.read_csv("data-*.csv")
+            mean = summarise(ddf.amount.sum(), ddf.amount.count())
         """),
     )
     INVALID = (
