@@ -7,6 +7,7 @@ opened by :func:`resilient_dask.testing.capture_events`.
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -16,7 +17,14 @@ import structlog
 
 from resilient_dask._state_machine import ConnectionState, Transition
 
-_logger = structlog.get_logger("resilient_dask")
+# Until the application configures structlog, events go to the standard library
+# logger "resilient_dask" (rendered as key=value), so that a library does not print
+# to stdout by default: warnings show, info events only if logging is set up for them.
+_stdlib_logger = structlog.wrap_logger(
+    logging.getLogger("resilient_dask"),
+    processors=[structlog.processors.KeyValueRenderer(key_order=["event"], sort_keys=True)],
+    wrapper_class=structlog.stdlib.BoundLogger,
+)
 _sinks: list[list[dict[str, Any]]] = []
 _sinks_lock = threading.Lock()
 
@@ -51,7 +59,8 @@ def emit(event: str, **fields: Any) -> None:
     with _sinks_lock:
         for sink in _sinks:
             sink.append(dict(record))
-    log = _logger.warning if event in _WARNINGS else _logger.info
+    logger = structlog.get_logger("resilient_dask") if structlog.is_configured() else _stdlib_logger
+    log = logger.warning if event in _WARNINGS else logger.info
     log(event, **fields)
 
 

@@ -28,6 +28,7 @@ from resilient_dask import _compat
 from resilient_dask._config import Options
 from resilient_dask._events import emit
 from resilient_dask._guard import Guard, needs_translation
+from resilient_dask._serialization import unpicklable_argument_error
 from resilient_dask._state_machine import ConnectionState, ConnectionStateMachine
 from resilient_dask._translate import IncidentLog, Situation, translate
 from resilient_dask.connection import Connection, ConnectionCallback, Subscription
@@ -161,8 +162,34 @@ class ResilientClient(_compat.ClientHooks, Client):
         if self.loop is not None:
             self.loop.add_callback(self._rd_start_heartbeat)
 
-    def submit(self, *args: Any, **kwargs: Any) -> Any:
-        return self._rd_adopt(super().submit(*args, **kwargs))
+    def submit(self, func: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return self._rd_adopt(super().submit(func, *args, **kwargs))
+        except TypeError as exc:
+            candidates = [("the function", func)]
+            candidates += [(f"positional argument {i}", a) for i, a in enumerate(args)]
+            candidates += [(f"keyword argument {k!r}", v) for k, v in kwargs.items()]
+            clear = unpicklable_argument_error(exc, f"submit({_name(func)}, ...)", candidates)
+            if clear is None:
+                raise
+            raise clear from None
+
+    def map(self, func: Any, *iterables: Any, **kwargs: Any) -> Any:
+        try:
+            return super().map(func, *iterables, **kwargs)
+        except TypeError as exc:
+            candidates = [("the function", func)]
+            candidates += [
+                (f"item {j} of iterable {i}", item)
+                for i, iterable in enumerate(iterables)
+                if isinstance(iterable, (list, tuple))
+                for j, item in enumerate(iterable)
+            ]
+            candidates += [(f"keyword argument {k!r}", v) for k, v in kwargs.items()]
+            clear = unpicklable_argument_error(exc, f"map({_name(func)}, ...)", candidates)
+            if clear is None:
+                raise
+            raise clear from None
 
     def sync(
         self,
@@ -434,6 +461,10 @@ class ResilientClient(_compat.ClientHooks, Client):
             connected=connected,
             gave_up=getattr(self, "_rd_gave_up", False),
         )
+
+
+def _name(func: Any) -> str:
+    return getattr(func, "__name__", None) or type(func).__name__
 
 
 def _involved_keys(func: Callable[..., Any], args: tuple[Any, ...]) -> list[Any] | None:
