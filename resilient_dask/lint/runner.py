@@ -6,6 +6,7 @@ import multiprocessing
 import os
 import stat
 import sys
+import threading
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
@@ -201,8 +202,9 @@ def _run(
         or any(j.path == STDIN for j in jobs_list)
     ):
         return [_check_job(job) for job in jobs_list]
-    methods = multiprocessing.get_all_start_methods()
-    context = multiprocessing.get_context("fork" if "fork" in methods else None)
+    # fork is fastest, but forking a process that runs other threads can deadlock
+    safe_fork = "fork" in multiprocessing.get_all_start_methods() and threading.active_count() == 1
+    context = multiprocessing.get_context("fork" if safe_fork else "spawn")
     chunksize = max(1, len(jobs_list) // (workers * 8))
     try:
         with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
