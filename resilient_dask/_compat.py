@@ -27,14 +27,14 @@ TESTED_DISTRIBUTED = ("2026.8.0",)
 # -- FutureState ---------------------------------------------------------------
 
 
-def future_state(future: Future) -> FutureState | None:
+def future_state(future: Future[Any]) -> FutureState | None:
     """The shared state object behind a Future.
 
     Upstream: ``Future._state`` is the ``FutureState`` shared by every Future of
     the same key and client; ``Future.result()`` raises ``_state.exception``
     when ``_state.status`` is ``"cancelled"`` or ``"error"``.
     """
-    return future._state  # type: ignore[no-any-return]
+    return future._state
 
 
 def cancel_state(state: FutureState, exception: BaseException) -> None:
@@ -45,7 +45,7 @@ def cancel_state(state: FutureState, exception: BaseException) -> None:
     that ``FutureState.wait()`` waits on. We do the same with a typed error.
     """
     state.status = "cancelled"
-    state.exception = exception
+    state.exception = exception  # type: ignore[assignment]
     state.traceback = None
     state._get_event().set()
 
@@ -56,7 +56,7 @@ def client_states(client: Client) -> dict[Any, FutureState]:
     Upstream: ``Client.futures`` maps every key the client holds to its
     ``FutureState``; ``_reconnect`` and ``_handle_restart`` cancel and clear it.
     """
-    return client.futures  # type: ignore[no-any-return]
+    return client.futures
 
 
 def reconnect_timeout(client: Client) -> float:
@@ -68,7 +68,7 @@ def reconnect_timeout(client: Client) -> float:
     return float(client._timeout)
 
 
-def adopt(obj: Any, cls: type[Future]) -> Any:
+def adopt(obj: Any, cls: type[Future[Any]]) -> Any:
     """Turn the distributed Futures in ``obj`` (a Future or list/tuple/set/dict of them)
     into instances of the Future subclass ``cls`` in place.
 
@@ -87,7 +87,7 @@ def adopt(obj: Any, cls: type[Future]) -> Any:
     return obj
 
 
-def iter_futures(obj: Any, limit: int = 100_000) -> Iterator[Future]:
+def iter_futures(obj: Any, limit: int = 100_000) -> Iterator[Future[Any]]:
     """Futures found in ``obj`` and plain containers in it (no graph traversal)."""
     stack = [obj]
     seen = 0
@@ -191,7 +191,7 @@ _PATCH_MARK = "_resilient_dask_patched"
 
 
 def install_as_completed_translation(
-    raise_typed: Callable[[Future, BaseException], BaseException | None],
+    raise_typed: Callable[[Future[Any], BaseException], BaseException | None],
 ) -> None:
     """Make ``as_completed(..., with_results=True)`` raise our typed cancellations.
 
@@ -207,7 +207,7 @@ def install_as_completed_translation(
         return
 
     def _get_and_raise(self: as_completed) -> Any:
-        res = original(self)
+        res = original(self)  # type: ignore[no-untyped-call]
         if self.with_results and self.raise_errors:
             future, result = res
             if isinstance(result, BaseException):
@@ -222,4 +222,4 @@ def install_as_completed_translation(
 
 def distributed_version() -> str:
     """The installed distributed version."""
-    return str(distributed.__version__)
+    return str(distributed.__version__)  # type: ignore[attr-defined]

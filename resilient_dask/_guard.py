@@ -40,9 +40,8 @@ class Guard:
         typ: type[BaseException] | None,
         exc: BaseException | None,
         tb: TracebackType | None,
-    ) -> bool:
+    ) -> None:
         self._exit(exc)
-        return False
 
     async def __aenter__(self) -> Guard:
         return self
@@ -52,6 +51,5 @@ class Guard:
         typ: type[BaseException] | None,
         exc: BaseException | None,
         tb: TracebackType | None,
-    ) -> bool:
+    ) -> None:
         self._exit(exc)
-        return False

@@ -88,9 +88,7 @@ EXCEPTION_CLASSES: dict[str, Target] = {
     "distributed.scheduler.NoWorkerError": PassThrough("no-workers timeout; message names it"),
     "distributed.worker_state_machine.InvalidTransition": PassThrough("worker-internal bug"),
     "distributed.worker_state_machine.InvalidTaskState": PassThrough("worker-internal bug"),
-    "distributed.worker_state_machine.RecommendationsConflict": PassThrough(
-        "worker-internal bug"
-    ),
+    "distributed.worker_state_machine.RecommendationsConflict": PassThrough("worker-internal bug"),
     "distributed._async_taskgroup.AsyncTaskGroupClosedError": PassThrough("server shutdown"),
     "distributed.shuffle._exceptions.P2PConsistencyError": PassThrough(
         "P2P shuffle failure; surfaces as a task error with its own message"
@@ -187,7 +185,9 @@ class IncidentLog:
         return [k for k in keys if k in self._cause]
 
 
-def refresh(err: ResilientDaskError, situation: Situation | None, **changes: Any) -> ResilientDaskError:
+def refresh(
+    err: ResilientDaskError, situation: Situation | None, **changes: Any
+) -> ResilientDaskError:
     """A copy of ``err`` describing the connection as it is now."""
     ctx = err.context
     if situation is not None:
@@ -207,7 +207,9 @@ def refresh(err: ResilientDaskError, situation: Situation | None, **changes: Any
 
 def _merge(errors: Sequence[ResilientDaskError], situation: Situation | None) -> ResilientDaskError:
     """One error for many: the type of the largest group, carrying every key."""
-    by_type: dict[type[ResilientDaskError], list[ResilientDaskError]] = collections.defaultdict(list)
+    by_type: dict[type[ResilientDaskError], list[ResilientDaskError]] = collections.defaultdict(
+        list
+    )
     for err in errors:
         by_type[type(err)].append(err)
     main = max(by_type.values(), key=len)
@@ -241,7 +243,11 @@ def translate(
     cancelled, rather than only the first one distributed reported.
     """
     if isinstance(exc, ResilientDaskError):
-        if keys and len(keys) > 1 and isinstance(exc, (SchedulerConnectionLost, SchedulerRestarted)):
+        if (
+            keys
+            and len(keys) > 1
+            and isinstance(exc, (SchedulerConnectionLost, SchedulerRestarted))
+        ):
             return refresh(exc, situation, keys=tuple(str(k) for k in keys))
         return refresh(exc, situation)
     if isinstance(exc, FuturesCancelledError):
@@ -277,8 +283,8 @@ def translate(
             ),
         )
         return refresh(WorkerLost(ctx), situation)
-    target = EXCEPTION_CLASSES.get(f"{type(exc).__module__}.{type(exc).__qualname__}")
-    if isinstance(target, WhenDisconnected) and situation is not None and not situation.connected:
+    entry = EXCEPTION_CLASSES.get(f"{type(exc).__module__}.{type(exc).__qualname__}")
+    if isinstance(entry, WhenDisconnected) and situation is not None and not situation.connected:
         incident = incidents.latest if incidents is not None else None
         ctx = ErrorContext(
             scheduler=situation.scheduler,

@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import warnings
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
@@ -48,7 +49,7 @@ logger = logging.getLogger(__name__)
 _UNGUARDED = frozenset({"_close", "_start", "_shutdown"})
 
 
-class ResilientFuture(Future):
+class ResilientFuture(Future):  # type: ignore[type-arg]
     """A ``distributed.Future`` of a :class:`ResilientClient`.
 
     Behaves exactly like its base class, except that ``exception()`` raises the
@@ -65,7 +66,7 @@ class ResilientFuture(Future):
         assert state is not None
         await state.wait()
         if state.status == "error":
-            return state.exception  # type: ignore[no-any-return]
+            return state.exception
         if state.status == "cancelled" and isinstance(state.exception, ResilientDaskError):
             raise state.exception
         return None
@@ -119,6 +120,13 @@ class ResilientClient(_compat.ClientHooks, Client):
             scatter_policy=scatter_policy,
             lineage_limit=lineage_limit,
         )
+        if self.options.resubmit:
+            warnings.warn(
+                "ResilientClient(resubmit=True): lineage replay is not available in this "
+                "version yet; futures lost in an outage still raise SchedulerConnectionLost.",
+                UserWarning,
+                stacklevel=2,
+            )
         self._rd_machine = ConnectionStateMachine(
             heartbeat_timeout=self.options.heartbeat_timeout,
             unresponsive_timeout=self.options.unresponsive_timeout,
@@ -132,7 +140,7 @@ class ResilientClient(_compat.ClientHooks, Client):
         self._rd_expiry: asyncio.Future[None] | None = None
         self._rd_expiry_handle: asyncio.TimerHandle | None = None
         self._rd_heartbeat_task: asyncio.Task[None] | None = None
-        super().__init__(address, *args, **kwargs)
+        super().__init__(address, *args, **kwargs)  # type: ignore[no-untyped-call]
 
     # -- public API ---------------------------------------------------------------
 
@@ -153,12 +161,14 @@ class ResilientClient(_compat.ClientHooks, Client):
         """
         return Guard(self.translate_error)
 
-    def translate_error(self, exc: BaseException, keys: Sequence[Any] | None = None) -> BaseException:
+    def translate_error(
+        self, exc: BaseException, keys: Sequence[Any] | None = None
+    ) -> BaseException:
         """The typed error for ``exc`` as of now (``exc`` itself if it has none)."""
         return translate(exc, self._rd_situation(), self._rd_incidents, keys)
 
     def start(self, **kwargs: Any) -> None:
-        super().start(**kwargs)
+        super().start(**kwargs)  # type: ignore[no-untyped-call]
         if self.loop is not None:
             self.loop.add_callback(self._rd_start_heartbeat)
 
@@ -202,11 +212,13 @@ class ResilientClient(_compat.ClientHooks, Client):
         """Run ``func`` like ``distributed.Client.sync``, with typed errors and the
         unresponsive-scheduler cut-off."""
         if getattr(func, "__name__", "") in _UNGUARDED:
-            return super().sync(
+            return super().sync(  # type: ignore[no-untyped-call]
                 func, *args, asynchronous=asynchronous, callback_timeout=callback_timeout, **kwargs
             )
         guarded = functools.partial(self._rd_guarded, func, args, kwargs)
-        return super().sync(guarded, asynchronous=asynchronous, callback_timeout=callback_timeout)
+        return super().sync(  # type: ignore[no-untyped-call]
+            guarded, asynchronous=asynchronous, callback_timeout=callback_timeout
+        )
 
     # -- the guarded call ---------------------------------------------------------
 
@@ -233,7 +245,9 @@ class ResilientClient(_compat.ClientHooks, Client):
             typed = self.translate_error(exc, _involved_keys(func, args))
             if typed is exc:
                 raise
-            raise typed.with_traceback(None) from (None if isinstance(exc, ResilientDaskError) else exc)
+            raise typed.with_traceback(None) from (
+                None if isinstance(exc, ResilientDaskError) else exc
+            )
 
     def _rd_expiry_future(self) -> asyncio.Future[None]:
         """The future that resolves when the current unresponsive period runs out."""
@@ -312,7 +326,10 @@ class ResilientClient(_compat.ClientHooks, Client):
     def _rd_connection_lost(self) -> None:
         states = _compat.client_states(self)
         incident = self._rd_incidents.record(
-            SchedulerConnectionLost, states, self._rd_address(), "the connection to the scheduler dropped"
+            SchedulerConnectionLost,
+            states,
+            self._rd_address(),
+            "the connection to the scheduler dropped",
         )
         for key, state in states.items():
             _compat.cancel_state(state, incident.error([key]))
@@ -366,7 +383,9 @@ class ResilientClient(_compat.ClientHooks, Client):
             if key not in live and self._rd_incidents.cause_of(key) is not None
         ]
 
-    def _rd_new_futures(self, futures: dict[Any, Future], lost: list[Any]) -> dict[Any, Future]:
+    def _rd_new_futures(
+        self, futures: dict[Any, Future[Any]], lost: list[Any]
+    ) -> dict[Any, Future[Any]]:
         """Adopt new futures; those that read destroyed data fail at once, typed."""
         self._rd_adopt(futures)
         if lost:
@@ -473,7 +492,7 @@ def _involved_keys(func: Callable[..., Any], args: tuple[Any, ...]) -> list[Any]
     futures = [owner] if isinstance(owner, Future) else []
     if args and not futures:
         futures = list(_compat.iter_futures(args[0]))
-    keys = []
+    keys: list[Any] = []
     for future in futures:
         state = _compat.future_state(future)
         if state is not None and isinstance(state.exception, ResilientDaskError):
@@ -481,7 +500,7 @@ def _involved_keys(func: Callable[..., Any], args: tuple[Any, ...]) -> list[Any]
     return list(dict.fromkeys(keys)) or None
 
 
-def _typed_as_completed_result(future: Future, result: BaseException) -> BaseException | None:
+def _typed_as_completed_result(future: Future[Any], result: BaseException) -> BaseException | None:
     client = future.client
     if isinstance(result, ResilientDaskError) and isinstance(client, ResilientClient):
         return client.translate_error(result, [future.key])

@@ -88,7 +88,7 @@ class Connection:
 
     def wait_for(
         self, state: ConnectionState, timeout: float | None = None
-    ) -> Transition | None | Awaitable[Transition | None]:
+    ) -> Transition | Awaitable[Transition | None] | None:
         """Block until the connection is in ``state``; awaitable inside the client's loop.
 
         Returns the transition that reached the state (``None`` if it already was
@@ -120,9 +120,7 @@ class Connection:
                 )
             return next(t for t in self._machine.history[start:] if t.state is state)
 
-    async def _wait_async(
-        self, state: ConnectionState, timeout: float | None
-    ) -> Transition | None:
+    async def _wait_async(self, state: ConnectionState, timeout: float | None) -> Transition | None:
         if self._machine.state is state:
             return None
         waiter: asyncio.Future[Transition | None] = asyncio.get_running_loop().create_future()
@@ -132,8 +130,7 @@ class Connection:
             return await asyncio.wait_for(waiter, timeout)
         except TimeoutError:
             raise TimeoutError(
-                f"connection did not reach {state} within {timeout} s "
-                f"(it is {self._machine.state})"
+                f"connection did not reach {state} within {timeout} s (it is {self._machine.state})"
             ) from None
         finally:
             if entry in self._async_waiters:

@@ -177,8 +177,8 @@ class ResilientDaskError(Exception):
     def __reduce__(self) -> tuple[Any, ...]:
         return (_rebuild, (type(self), self.context, self.message), self.__dict__.copy())
 
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__dict__.update(state)
+    def __setstate__(self, state: dict[str, Any] | None) -> None:
+        self.__dict__.update(state or {})
 
 
 def _rebuild(
@@ -192,9 +192,7 @@ def _outage_guidance(ctx: ErrorContext, *, restarted: bool) -> list[str]:
     """Next steps after futures were cancelled by a scheduler outage."""
     if ctx.reconnected:
         return [
-            "The scheduler is reachable again: re-run the work (submit or compute again), "
-            "or construct the client with ResilientClient(..., resubmit=True) so that "
-            "this happens automatically.",
+            "The scheduler is reachable again: re-run the work (submit or compute again).",
             "Persisted collections and scattered data were lost with the old scheduler "
             "state: persist or scatter them again.",
             "To find out why the scheduler "
@@ -202,14 +200,18 @@ def _outage_guidance(ctx: ErrorContext, *, restarted: bool) -> list[str]:
             + ", read the scheduler's log (or its pod/job log) around the time above.",
         ]
     waited = ctx.unreachable_for
-    still = f" still unreachable after {waited:.0f} s" if waited and waited >= 1 else " not reachable yet"
+    still = (
+        f" still unreachable after {waited:.0f} s"
+        if waited and waited >= 1
+        else " not reachable yet"
+    )
     return [
         f"The scheduler at {ctx.scheduler or '(unknown address)'} is{still}: check that "
         "its process, pod or job is alive, and read its log.",
         "Check the network path between this client and the scheduler "
         "(VPN, proxy, load balancer, firewall).",
-        "Once it is back, re-run the work, or construct the client with "
-        "ResilientClient(..., resubmit=True) so that this happens automatically.",
+        "Once it is back, re-run the work; rc.connection.wait_for(ConnectionState.CONNECTED) "
+        "waits for that moment.",
     ]
 
 
@@ -221,7 +223,7 @@ class SchedulerConnectionLost(ResilientDaskError, FutureCancelledError):
     def __init__(self, context: ErrorContext | None = None, message: str | None = None) -> None:
         ctx = context or ErrorContext()
         key = ctx.keys[0] if ctx.keys else None
-        FutureCancelledError.__init__(self, key, "scheduler-connection-lost", message)
+        FutureCancelledError.__init__(self, key, "scheduler-connection-lost", message)  # type: ignore[arg-type]
         self._init_resilient(ctx, message)
         Exception.__init__(self, self.headline())
 
@@ -240,7 +242,7 @@ class SchedulerRestarted(ResilientDaskError, FutureCancelledError):
     def __init__(self, context: ErrorContext | None = None, message: str | None = None) -> None:
         ctx = context or ErrorContext()
         key = ctx.keys[0] if ctx.keys else None
-        FutureCancelledError.__init__(self, key, "scheduler-restart", message)
+        FutureCancelledError.__init__(self, key, "scheduler-restart", message)  # type: ignore[arg-type]
         self._init_resilient(ctx, message)
         Exception.__init__(self, self.headline())
 
@@ -250,8 +252,6 @@ class SchedulerRestarted(ResilientDaskError, FutureCancelledError):
             "data on the cluster: re-run the work after the restart.",
             "If restart() was called to recover from stuck or leaking workers, consider "
             "Client.restart_workers([...]) which keeps other workers' data.",
-            "With ResilientClient(..., resubmit=True) the client can replay the lost "
-            "work for you: call rc.resubmit().",
         ]
 
     __str__ = ResilientDaskError.__str__
@@ -300,7 +300,7 @@ class WorkerLost(ResilientDaskError, KilledWorker):
         )
 
     @property
-    def last_worker(self) -> Any:  # type: ignore[override]
+    def last_worker(self) -> Any:
         return self.context.detail("last_worker")
 
     def _extra_lines(self) -> list[str]:

@@ -51,4 +51,3 @@ def make_client() -> Iterator[Any]:
 def rc(cluster: SubprocessCluster, make_client: Any) -> ResilientClient:
     """A ResilientClient connected to ``cluster`` with fast heartbeats."""
     return make_client(cluster.scheduler_address)  # type: ignore[no-any-return]
-

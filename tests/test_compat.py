@@ -11,8 +11,7 @@ import pytest
 from distributed import Client, Future, LocalCluster, as_completed
 from distributed.client import FutureState
 
-from resilient_dask import ResilientClient, ResilientFuture, SchedulerConnectionLost
-from resilient_dask import _compat
+from resilient_dask import ResilientClient, ResilientFuture, SchedulerConnectionLost, _compat
 from resilient_dask.errors import ErrorContext
 
 pytestmark = pytest.mark.timeout(60)
@@ -24,7 +23,9 @@ def inc(x: int) -> int:
 
 @pytest.fixture(scope="module")
 def local() -> Iterator[LocalCluster]:
-    with LocalCluster(n_workers=1, threads_per_worker=2, processes=False, dashboard_address=":0") as c:
+    with LocalCluster(
+        n_workers=1, threads_per_worker=2, processes=False, dashboard_address=":0"
+    ) as c:
         yield c
 
 

@@ -51,9 +51,11 @@ def test_restarted_scheduler_reconnects_and_runs_new_work(
 def test_frozen_scheduler_is_detected_and_recovers(
     cluster: SubprocessCluster, make_client: Callable[..., ResilientClient]
 ) -> None:
-    """SIGSTOP → UNRESPONSIVE within 2 × (interval + timeout); SIGCONT → CONNECTED, value arrives."""
+    """SIGSTOP → UNRESPONSIVE within 2 x (interval + timeout); SIGCONT → CONNECTED, value comes."""
     interval, timeout = 0.5, 1.0
-    rc = make_client(cluster.scheduler_address, heartbeat_interval=interval, heartbeat_timeout=timeout)
+    rc = make_client(
+        cluster.scheduler_address, heartbeat_interval=interval, heartbeat_timeout=timeout
+    )
     assert rc.submit(double, 1).result(timeout=30) == 2
     future = rc.submit(time.sleep, 1.5, pure=False)
     frozen_at = time.monotonic()
@@ -113,7 +115,7 @@ def test_cut_connection_raises_connection_lost_then_reconnects(
 def test_blackholed_connection_becomes_unresponsive(
     cluster: SubprocessCluster, proxy: TcpProxy, make_client: Callable[..., ResilientClient]
 ) -> None:
-    """A blackholed proxy (nothing answers, scheduler alive) → UNRESPONSIVE; restored → CONNECTED."""
+    """Blackholed proxy (nothing answers, scheduler alive) → UNRESPONSIVE; restored → CONNECTED."""
     rc = make_client(proxy.address)
     assert rc.submit(double, 2).result(timeout=30) == 4
     proxy.blackhole()
@@ -152,7 +154,10 @@ def test_callbacks_and_events_follow_every_transition(
         rc.connection.wait_for(S.CONNECTED, timeout=30)
         handle.unsubscribe()
         rc.close()
-    assert [(old, new) for old, new, _ in seen] == [(S.CONNECTED, S.RECONNECTING), (S.RECONNECTING, S.CONNECTED)]
+    assert [(old, new) for old, new, _ in seen] == [
+        (S.CONNECTED, S.RECONNECTING),
+        (S.RECONNECTING, S.CONNECTED),
+    ]
     assert all(detail for _, _, detail in seen)
     names = [e["event"] for e in events]
     assert names == ["scheduler.connection_lost", "scheduler.reconnected", "client.closed"]

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import re
 import time
-from concurrent.futures import CancelledError
 from collections.abc import Callable, Iterator
+from concurrent.futures import CancelledError
 from dataclasses import dataclass
 from typing import Any
 

@@ -81,7 +81,10 @@ def test_mapped_names_still_exist_upstream() -> None:
 
 @pytest.mark.parametrize(
     ("reason", "expected"),
-    [("scheduler-connection-lost", SchedulerConnectionLost), ("scheduler-restart", SchedulerRestarted)],
+    [
+        ("scheduler-connection-lost", SchedulerConnectionLost),
+        ("scheduler-restart", SchedulerRestarted),
+    ],
 )
 def test_cancellation_reason_becomes_its_error(reason: str, expected: type) -> None:
     """A plain FutureCancelledError becomes the typed error of its reason, naming its key."""

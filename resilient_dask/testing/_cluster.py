@@ -43,7 +43,7 @@ def scheduler_identity(address: str, timeout: float = 5.0) -> dict[str, Any] | N
 
     async def ask() -> dict[str, Any]:
         async with rpc(address, timeout=timeout) as r:
-            return await asyncio.wait_for(r.identity(), timeout)  # type: ignore[no-any-return]
+            return await asyncio.wait_for(r.identity(), timeout)
 
     result: list[dict[str, Any] | None] = [None]
 

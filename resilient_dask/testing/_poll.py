@@ -11,7 +11,7 @@ T = TypeVar("T")
 
 
 def _describe(predicate: Callable[[], object], message: str | None) -> str:
-    return message or getattr(predicate, "__qualname__", repr(predicate))
+    return message or str(getattr(predicate, "__qualname__", None) or repr(predicate))
 
 
 def poll_for(
