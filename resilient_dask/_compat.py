@@ -122,6 +122,22 @@ def graph_dependencies(expr: Any) -> set[Any]:
     return held | (deps - set(graph))
 
 
+def delivered_request(func: Any, args: tuple[Any, ...]) -> Any:
+    """What the user asked for, if ``func`` is a coroutine that delivers task results.
+
+    Upstream: ``Future.result()`` runs ``Future._result`` and ``Client.gather``
+    runs ``Client._gather(futures, ...)`` through ``Client.sync``; both return
+    the tasks' values in the shape of the request. Returns the Future or the
+    gathered structure, or None for any other coroutine.
+    """
+    target = getattr(func, "__func__", None)
+    if target is Future._result:
+        return func.__self__
+    if target is distributed.Client._gather and args:
+        return args[0]
+    return None
+
+
 # -- Client hooks -------------------------------------------------------------------
 
 

@@ -116,7 +116,8 @@ class Situation:
 
     scheduler: str | None
     state: str
-    reconnected: bool
+    #: Whether the client is connected again after an outage (None: it never had one).
+    reconnected: bool | None
     unreachable_for: float | None = None
     connected: bool = True
     gave_up: bool = False

@@ -29,6 +29,7 @@ from resilient_dask import _compat
 from resilient_dask._config import Options
 from resilient_dask._events import emit
 from resilient_dask._guard import Guard, needs_translation
+from resilient_dask._nested import nested_future_error
 from resilient_dask._serialization import unpicklable_argument_error
 from resilient_dask._state_machine import ConnectionState, ConnectionStateMachine
 from resilient_dask._translate import IncidentLog, Situation, translate
@@ -238,7 +239,13 @@ class ResilientClient(_compat.ClientHooks, Client):
             if not task.done():
                 task.cancel()
                 raise self._rd_unresponsive_error()
-            return task.result()
+            result = task.result()
+            requested = _compat.delivered_request(func, args)
+            if requested is not None:
+                nested = nested_future_error(requested, result, self._rd_address())
+                if nested is not None:
+                    raise nested
+            return result
         except BaseException as exc:
             if not needs_translation(exc):
                 raise
@@ -475,7 +482,11 @@ class ResilientClient(_compat.ClientHooks, Client):
         return Situation(
             scheduler=self._rd_address(),
             state=state.name,
-            reconnected=state in (ConnectionState.CONNECTED, ConnectionState.RESUBMITTING),
+            reconnected=(
+                state in (ConnectionState.CONNECTED, ConnectionState.RESUBMITTING)
+                if any(t.state is ConnectionState.RECONNECTING for t in machine.history)
+                else None
+            ),
             unreachable_for=outage,
             connected=connected,
             gave_up=getattr(self, "_rd_gave_up", False),

@@ -7,6 +7,7 @@ import gc
 import io
 import re
 import tokenize
+import warnings
 from collections.abc import Iterable, Sequence
 
 from resilient_dask.lint.analysis import Analysis
@@ -48,7 +49,10 @@ def decode(data: bytes, path: str) -> str:
 def parse(source: str, path: str) -> ast.Module:
     """Parse without executing; every parser failure becomes a one-line SourceError."""
     try:
-        return ast.parse(source, filename=path)
+        # The checked code's own SyntaxWarnings (invalid escapes, ...) are not ours to print.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", SyntaxWarning)
+            return ast.parse(source, filename=path)
     except SyntaxError as error:
         line = error.lineno or 0
         col = error.offset or 0 if line else 0
