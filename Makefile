@@ -1,6 +1,6 @@
 # The two commands the README starts with:
 #   make demo   set up .venv, install resilient_dask and run the quickstart
-#   make test   set up .venv, install with the test extras and run the whole suite
+#   make test   set up .venv, install with the test extras, run ruff, mypy --strict and the whole suite
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -26,7 +26,7 @@ venv: $(VENV)/.installed-test
 demo: $(VENV)/.installed
 	$(BIN)/python examples/quickstart.py
 
-test: $(VENV)/.installed-test
+test: $(VENV)/.installed-test lint typecheck
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: $(VENV)/.installed-test
@@ -36,7 +36,8 @@ typecheck: $(VENV)/.installed-test
 	$(BIN)/mypy
 
 bench: $(VENV)/.installed-test
-	$(BIN)/python benchmarks/run.py
+	$(BIN)/python benchmarks/client_overhead.py --runs 5 --write docs/benchmarks-client.md
+	$(BIN)/python benchmarks/lint_throughput.py --runs 7 --write docs/benchmarks-lint.md
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache

@@ -1,0 +1,111 @@
+"""resilient_dask.testing keeps its promises: real processes, exact clean-up, real faults."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+
+import psutil
+import pytest
+
+from resilient_dask.testing import SubprocessCluster, TcpProxy, poll_for, scheduler_identity
+
+pytestmark = pytest.mark.timeout(90)
+
+
+def group_pids(pgid: int) -> list[int]:
+    """Live (not zombie) processes of a process group."""
+    pids = []
+    for proc in psutil.process_iter(["pid", "status"]):
+        try:
+            if os.getpgid(proc.pid) == pgid and proc.info["status"] != psutil.STATUS_ZOMBIE:
+                pids.append(proc.pid)
+        except (ProcessLookupError, psutil.NoSuchProcess):
+            continue
+    return pids
+
+
+def test_cluster_is_cleaned_up_when_the_block_raises() -> None:
+    """An exception inside the block still kills every process the cluster started."""
+    with pytest.raises(RuntimeError, match="boom"), SubprocessCluster(n_workers=1) as cluster:
+        groups = [p.pid for p in cluster._processes]
+        assert all(group_pids(g) for g in groups)
+        raise RuntimeError("boom")
+    for group in groups:
+        poll_for(lambda group=group: not group_pids(group), 10, message=f"group {group} gone")
+
+
+def test_kill_worker_kills_its_nanny_and_worker_process() -> None:
+    """kill_worker() SIGKILLs the whole worker process group (nanny and worker)."""
+    with SubprocessCluster(n_workers=1) as cluster:
+        worker = cluster.workers[0]
+        poll_for(lambda: len(group_pids(worker.pid)) >= 2, 20, message="nanny and worker up")
+        cluster.kill_worker(0)
+        poll_for(lambda: not group_pids(worker.pid), 10, message="worker group gone")
+        poll_for(lambda: cluster.worker_count() == 0, 30, message="scheduler notices")
+        cluster.add_worker()
+        assert cluster.worker_count() == 1
+
+
+def test_restart_scheduler_reuses_the_port_and_respawns_workers() -> None:
+    """restart_scheduler(respawn_workers=True) answers on the same address with workers."""
+    with SubprocessCluster(n_workers=1) as cluster:
+        address = cluster.scheduler_address
+        old = cluster.scheduler
+        cluster.restart_scheduler(respawn_workers=True)
+        assert cluster.scheduler is not old and cluster.scheduler_address == address
+        assert scheduler_identity(address) is not None
+        assert cluster.worker_count() == 1
+
+
+def test_freeze_stops_answers_and_thaw_resumes() -> None:
+    """A frozen scheduler does not answer identity(); a thawed one does."""
+    with SubprocessCluster(n_workers=0) as cluster:
+        cluster.freeze_scheduler()
+        assert scheduler_identity(cluster.scheduler_address, timeout=1.0) is None
+        cluster.thaw_scheduler()
+        assert scheduler_identity(cluster.scheduler_address) is not None
+
+
+def test_proxy_cut_resets_open_connections_but_accepts_new_ones() -> None:
+    """cut() resets an open connection; a new connection through the proxy works."""
+    with SubprocessCluster(n_workers=0) as cluster, TcpProxy.to(cluster.scheduler_address) as proxy:
+        assert scheduler_identity(proxy.address) is not None
+        sock = socket.create_connection(("127.0.0.1", proxy.port or 0), timeout=5)
+        poll_for(lambda: proxy.connections_accepted >= 2, 5)
+        proxy.cut()
+        sock.settimeout(5)
+        with pytest.raises(ConnectionResetError):
+            while sock.recv(65536):  # the scheduler's handshake may still be buffered
+                pass
+        sock.close()
+        assert scheduler_identity(proxy.address) is not None
+
+
+def test_proxy_blackhole_answers_nothing_until_restored() -> None:
+    """blackhole() makes calls through the proxy get no answer; restore() brings them back."""
+    with SubprocessCluster(n_workers=0) as cluster, TcpProxy.to(cluster.scheduler_address) as proxy:
+        proxy.blackhole()
+        assert scheduler_identity(proxy.address, timeout=1.0) is None
+        proxy.restore()
+        assert scheduler_identity(proxy.address) is not None
+
+
+def test_poll_for_returns_the_value_or_names_the_condition() -> None:
+    """poll_for returns the first truthy value, or raises TimeoutError naming the condition."""
+    values = iter([0, None, 7])
+    assert poll_for(lambda: next(values), 5, interval=0.001) == 7
+    with pytest.raises(TimeoutError, match="never true"):
+        poll_for(lambda: False, 0.05, interval=0.01, message="never true")
+
+
+def test_signals_reach_only_our_process_group() -> None:
+    """Faults are sent by process group id to processes the cluster started, never by name."""
+    with SubprocessCluster(n_workers=0) as cluster:
+        assert cluster.scheduler is not None
+        pid = cluster.scheduler.pid
+        assert os.getpgid(pid) == pid != os.getpgid(0)
+        cluster.scheduler.signal(signal.SIGSTOP)
+        poll_for(lambda: psutil.Process(pid).status() == psutil.STATUS_STOPPED, 5)
+        cluster.scheduler.signal(signal.SIGCONT)
