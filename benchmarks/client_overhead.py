@@ -15,7 +15,6 @@ import statistics
 import sys
 import time
 from collections.abc import Callable
-from typing import Any
 
 import dask
 import dask.array as da
@@ -101,7 +100,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--write", metavar="PATH", help="also write the markdown table here")
     args = parser.parse_args(argv)
     rows = measure(args.runs)
-    command = "python benchmarks/client_overhead.py " + " ".join(sys.argv[1:] if argv is None else argv)
+    command = "python benchmarks/client_overhead.py " + " ".join(
+        sys.argv[1:] if argv is None else argv
+    )
     text = render(rows, args.runs, command.strip())
     print(text)
     if args.write:
