@@ -28,6 +28,7 @@ from distributed.comm.core import CommClosedError
 from resilient_dask import _compat
 from resilient_dask._config import Options
 from resilient_dask._events import emit
+from resilient_dask._cluster_guards import ClusterGuards
 from resilient_dask._guard import Guard, needs_translation
 from resilient_dask._nested import nested_future_error
 from resilient_dask._serialization import unpicklable_argument_error
@@ -73,7 +74,7 @@ class ResilientFuture(Future):  # type: ignore[type-arg]
         return None
 
 
-class ResilientClient(_compat.ClientHooks, Client):
+class ResilientClient(ClusterGuards, _compat.ClientHooks, Client):
     """A drop-in ``distributed.Client`` that survives and explains failures.
 
     Takes every argument ``distributed.Client`` takes, plus (defaults from
@@ -250,6 +251,7 @@ class ResilientClient(_compat.ClientHooks, Client):
             if not needs_translation(exc):
                 raise
             typed = self.translate_error(exc, _involved_keys(func, args))
+            self._rd_decorate_error(typed, _involved_keys(func, args))
             if typed is exc:
                 raise
             raise typed.with_traceback(None) from (
