@@ -200,6 +200,27 @@ class ClientHooks:
         finally:
             self._rd_closed()  # type: ignore[attr-defined]
 
+    # Upstream: Client._handle_task_erred(key, exception, traceback) handles the
+    # scheduler's "task-erred" report by calling set_error on self.futures[key], which
+    # result()/gather() then raise. The cluster guards decide when (after capturing
+    # the task's story) and whether (per-task retry= resubmits instead) that happens.
+    def _handle_task_erred(
+        self, key: Any = None, exception: Any = None, traceback: Any = None
+    ) -> None:
+        parent = super()._handle_task_erred  # type: ignore[misc]
+        self._rd_task_erred(  # type: ignore[attr-defined]
+            key, exception, lambda: parent(key=key, exception=exception, traceback=traceback)
+        )
+
+    # Upstream: the "client-releases-keys" stream message (Client._send_to_scheduler,
+    # ordered with "update-graph") makes the scheduler drop this client's wish for
+    # ``keys``; an erred task nobody else wants is then forgotten, so the same key can
+    # be submitted afresh, with a fresh failure count.
+    def _rd_release_on_scheduler(self, keys: list[Any]) -> None:
+        self._send_to_scheduler(  # type: ignore[attr-defined]
+            {"op": "client-releases-keys", "keys": keys, "client": self.id}  # type: ignore[attr-defined]
+        )
+
 
 # -- as_completed(with_results=True) -------------------------------------------------
 

@@ -20,7 +20,7 @@ import functools
 import logging
 import warnings
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any, overload
 
 from distributed import Client, Future
 from distributed.comm.core import CommClosedError
@@ -29,7 +29,7 @@ from resilient_dask import _compat
 from resilient_dask._config import Options
 from resilient_dask._events import emit
 from resilient_dask._cluster_guards import ClusterGuards
-from resilient_dask._guard import Guard, needs_translation
+from resilient_dask._guard import Guard, RetryingGuard, needs_translation
 from resilient_dask._nested import nested_future_error
 from resilient_dask._serialization import unpicklable_argument_error
 from resilient_dask._state_machine import ConnectionState, ConnectionStateMachine
@@ -42,6 +42,9 @@ from resilient_dask.errors import (
     SchedulerRestarted,
     SchedulerUnresponsive,
 )
+
+if TYPE_CHECKING:
+    from resilient_dask.retry import RetryPolicy
 
 __all__ = ["ResilientClient", "ResilientFuture"]
 
@@ -154,14 +157,28 @@ class ResilientClient(ClusterGuards, _compat.ClientHooks, Client):
         """
         return self.connection.subscribe(callback)
 
-    def guard(self) -> Guard:
+    @overload
+    def guard(self) -> Guard: ...
+    @overload
+    def guard(self, retry: RetryPolicy) -> RetryingGuard: ...
+    def guard(self, retry: RetryPolicy | None = None) -> Guard | RetryingGuard:
         """Context manager (sync and async) translating errors raised inside the block.
 
         Errors from any distributed call in the block, including code that uses
         plain ``distributed.Future`` objects or ``dask.compute``, come out as the
         typed errors of :mod:`resilient_dask.errors`.
+
+        With ``retry=`` (a :mod:`resilient_dask.retry` policy) the block is re-run
+        on the failures the policy retries, after the client is connected again.
+        A with-block cannot run twice, so iterate instead (or decorate a function)::
+
+            for attempt in rc.guard(retry=retry.transient()):
+                with attempt:
+                    ...
         """
-        return Guard(self.translate_error)
+        if retry is None:
+            return Guard(self.translate_error)
+        return self._rd_retrying_guard(retry)
 
     def translate_error(
         self, exc: BaseException, keys: Sequence[Any] | None = None
