@@ -349,7 +349,10 @@ class ClusterGuards:
     ) -> None:
         try:
             out = await self.scheduler.restart_workers(  # type: ignore[attr-defined]
-                workers=[decision.worker], timeout=timeout, on_error="return"
+                workers=[decision.worker],
+                timeout=timeout,
+                on_error="return",
+                stimulus_id=f"resilient-dask-watchdog-{time.time()}",
             )
             outcome = str(out.get(decision.worker, out))
         except asyncio.CancelledError:

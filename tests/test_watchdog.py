@@ -1,0 +1,157 @@
+"""rc.watch_workers(): stale workers restarted through their nanny, reported otherwise, budgeted."""
+
+from __future__ import annotations
+
+import os
+import pathlib
+import time
+from collections.abc import Callable
+
+import pytest
+
+from resilient_dask import ResilientClient
+from resilient_dask.testing import SubprocessCluster, capture_events, poll_for
+from resilient_dask.watchdog import WatchdogPolicy, WorkerSnapshot
+
+pytestmark = pytest.mark.timeout(120)
+
+STALE = 3.0
+
+
+def block_loop_first_time(flag: str, x: int) -> int:
+    """Hold the GIL in C code (the worker's event loop stops) unless ``flag`` exists."""
+    if not os.path.exists(flag):
+        pathlib.Path(flag).touch()
+        sum(range(10**11))  # minutes of C code that never releases the GIL
+    return 2 * x
+
+
+def block_loop_always() -> int:
+    return sum(range(10**11))
+
+
+def worker(address: str, last_seen: float, nanny: str | None = "tcp://nanny:1") -> WorkerSnapshot:
+    return WorkerSnapshot(address, address[-1], last_seen, nanny)
+
+
+# -- the policy, without a cluster ----------------------------------------------------
+
+
+def test_policy_restarts_a_worker_silent_for_stale_after() -> None:
+    """A worker whose last_seen stops moving for stale_after gets one restart decision."""
+    policy = WatchdogPolicy(3.0, window=600)
+    assert policy.observe(0.0, [worker("w1", 100.0)]) == []
+    assert policy.observe(2.9, [worker("w1", 100.0)]) == []
+    [decision] = policy.observe(3.0, [worker("w1", 100.0)])
+    assert (decision.action, decision.worker, decision.silent_for) == ("restart", "w1", 3.0)
+    assert policy.observe(10.0, [worker("w1", 100.0)]) == [], "one decision per silence"
+
+
+def test_policy_leaves_heartbeating_workers_alone() -> None:
+    """A worker whose last_seen keeps changing is never stale."""
+    policy = WatchdogPolicy(1.0, window=600)
+    decisions = [policy.observe(t, [worker("w1", 100.0 + t)]) for t in range(10)]
+    assert decisions == [[]] * 10
+
+
+def test_policy_reports_workers_without_nanny() -> None:
+    """A stale worker without a nanny is reported (no_nanny), never restarted."""
+    policy = WatchdogPolicy(1.0, window=600)
+    policy.observe(0.0, [worker("w1", 5.0, nanny=None)])
+    [decision] = policy.observe(1.5, [worker("w1", 5.0, nanny=None)])
+    assert decision.action == "no_nanny"
+
+
+def test_policy_budget_counts_by_nanny_across_restarts() -> None:
+    """Past max_restarts per window (per nanny), a stale worker is reported, not restarted."""
+    policy = WatchdogPolicy(1.0, max_restarts=2, window=60)
+    actions = []
+    for round_, address in enumerate(["w1", "w2", "w3"]):  # a new address after each restart
+        start = round_ * 10.0
+        policy.observe(start, [worker(address, 1.0)])
+        actions += [d.action for d in policy.observe(start + 2, [worker(address, 1.0)])]
+    assert actions == ["restart", "restart", "budget_exhausted"]
+    policy.observe(100.0, [worker("w4", 1.0)])
+    [later] = policy.observe(102.0, [worker("w4", 1.0)])
+    assert later.action == "restart", "the window slid past the old restarts"
+
+
+def test_policy_with_restart_false_only_reports() -> None:
+    """restart=False: a stale worker is reported as stale."""
+    policy = WatchdogPolicy(1.0, restart=False, window=60)
+    policy.observe(0.0, [worker("w1", 1.0)])
+    assert [d.action for d in policy.observe(2.0, [worker("w1", 1.0)])] == ["stale"]
+
+
+def test_bad_durations_raise_value_error(rc: ResilientClient) -> None:
+    """watch_workers() rejects non-positive durations, naming the option."""
+    with pytest.raises(ValueError, match="stale_after"):
+        rc.watch_workers(stale_after=0)
+
+
+# -- real processes ------------------------------------------------------------------------
+
+
+def test_blocked_worker_is_restarted_and_the_future_returns(
+    cluster: SubprocessCluster, rc: ResilientClient, tmp_path: pathlib.Path
+) -> None:
+    """A task blocking its worker's event loop: nanny restart within stale_after + a few s, value."""
+    flag = str(tmp_path / "blocked-once")
+    with capture_events() as events, rc.watch_workers(stale_after=STALE) as watch:
+        future = rc.submit(block_loop_first_time, flag, 21)
+        poll_for(lambda: os.path.exists(flag), 30, message="task started")
+        blocked_at = time.monotonic()
+        poll_for(
+            lambda: any(e["event"] == "watchdog.restart" for e in watch.events),
+            STALE + 10,
+            message="restart decision",
+        )
+        decided_after = time.monotonic() - blocked_at
+        assert future.result(timeout=60) == 42
+    assert decided_after <= STALE + 3.0, f"restart decided {decided_after:.1f} s after blocking"
+    names = [e["event"] for e in events]
+    assert names.index("watchdog.restart") < names.index("watchdog.restarted")
+    restarted = next(e for e in watch.events if e["event"] == "watchdog.restarted")
+    assert restarted["outcome"] == "OK"
+    assert cluster.workers[0].alive, "the nanny process lives on"
+
+
+def test_worker_without_nanny_is_reported_not_killed(
+    make_client: Callable[..., ResilientClient],
+) -> None:
+    """A stale worker without a nanny: a watchdog.no_nanny event, and its process is left alone."""
+    with SubprocessCluster(n_workers=1, nanny=False) as cluster:
+        rc = make_client(cluster.scheduler_address)
+        with rc.watch_workers(stale_after=STALE) as watch:
+            future = rc.submit(block_loop_always)  # held, so that the task is not released
+            reported = poll_for(
+                lambda: [e for e in watch.events if e["event"] == "watchdog.no_nanny"],
+                STALE + 15,
+                message="no_nanny report",
+            )
+            assert reported[0]["nanny"] is None
+            assert cluster.workers[0].alive
+            assert not any(e["event"].startswith("watchdog.restart") for e in watch.events)
+            assert future.status == "pending"
+
+
+def test_budget_stops_a_restart_loop(
+    make_client: Callable[..., ResilientClient],
+) -> None:
+    """A task that blocks every worker it lands on: one restart (max_restarts=1), then reports."""
+    env = {"DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES": "10"}
+    with SubprocessCluster(n_workers=1, env=env) as cluster:
+        rc = make_client(cluster.scheduler_address)
+        with rc.watch_workers(stale_after=STALE, max_restarts=1) as watch:
+            future = rc.submit(block_loop_always)  # held: it blocks every worker it lands on
+            poll_for(
+                lambda: any(e["event"] == "watchdog.budget_exhausted" for e in watch.events),
+                60,
+                message="budget exhausted",
+            )
+            names = [e["event"] for e in watch.events]
+            assert names.count("watchdog.restart") == 1
+            exhausted = next(e for e in watch.events if e["event"] == "watchdog.budget_exhausted")
+            assert exhausted["restarts_in_window"] == 1 and exhausted["max_restarts"] == 1
+            assert cluster.workers[0].alive
+            assert future.status == "pending"
