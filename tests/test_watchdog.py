@@ -95,7 +95,7 @@ def test_bad_durations_raise_value_error(rc: ResilientClient) -> None:
 def test_blocked_worker_is_restarted_and_the_future_returns(
     cluster: SubprocessCluster, rc: ResilientClient, tmp_path: pathlib.Path
 ) -> None:
-    """A task blocking its worker's event loop: nanny restart within stale_after + a few s, value."""
+    """A task blocking its worker's event loop: nanny restart within stale_after + ~3 s; value."""
     flag = str(tmp_path / "blocked-once")
     with capture_events() as events, rc.watch_workers(stale_after=STALE) as watch:
         future = rc.submit(block_loop_first_time, flag, 21)
