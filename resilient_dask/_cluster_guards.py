@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 import cloudpickle
 from dask.utils import parse_timedelta
 from distributed import Future
+from distributed.core import clean_exception
 from distributed.scheduler import KilledWorker
 
 from resilient_dask import _compat, _scheduler_probe, pins
@@ -159,7 +160,11 @@ class ClusterGuards:
     def _rd_maybe_retry(self, key: Any, exception: Any, deliver: Callable[[], None]) -> bool:
         """Resubmit ``key`` if it was submitted with ``retry=`` and the policy allows."""
         entry = self._rd_guards().retries.get(key)
-        if entry is None or not isinstance(exception, KilledWorker):
+        if entry is None:
+            return False
+        with contextlib.suppress(Exception):  # the report carries it serialized
+            _, exception, _ = clean_exception(exception)
+        if not isinstance(exception, KilledWorker):
             return False
         typed = self.translate_error(exception, [key])  # type: ignore[attr-defined]
         delay = entry.policy.should_retry(typed, entry.attempt, time.monotonic() - entry.started)
