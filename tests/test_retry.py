@@ -7,7 +7,7 @@ import pathlib
 import signal
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import dask
 import pytest
@@ -102,7 +102,7 @@ def test_on_exceptions_requires_exception_classes() -> None:
 
 def test_guard_with_retry_refuses_a_with_block(rc: ResilientClient) -> None:
     """`with rc.guard(retry=...)` raises TypeError pointing to `for attempt in ...`."""
-    with pytest.raises(TypeError, match="for attempt in rc.guard"):
+    with pytest.raises(TypeError, match=r"for attempt in rc\.guard"):
         with rc.guard(retry=retry.transient()):  # type: ignore[attr-defined]
             pass
 
@@ -121,7 +121,7 @@ def test_guard_retry_never_retries_user_value_error(rc: ResilientClient) -> None
 def test_guard_retry_survives_a_scheduler_kill_mid_block(
     cluster: SubprocessCluster, rc: ResilientClient
 ) -> None:
-    """A scheduler SIGKILL mid-block: the block is re-run once the scheduler is back, and succeeds."""
+    """A scheduler SIGKILL mid-block: the block re-runs once the scheduler is back, and succeeds."""
     attempts: list[int] = []
     restarter: list[threading.Thread] = []
     with capture_events() as events:
@@ -164,11 +164,14 @@ def test_guard_retry_as_decorator(rc: ResilientClient) -> None:
 
 
 @pytest.fixture
-def fragile(make_client: Callable[..., ResilientClient]) -> tuple[SubprocessCluster, ResilientClient]:
+def fragile(
+    make_client: Callable[..., ResilientClient],
+) -> Iterator[tuple[SubprocessCluster, ResilientClient]]:
+    """A one-worker cluster with allowed-failures=0: the first worker death fails a task."""
     env = {"DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES": "0"}
     cluster = SubprocessCluster(n_workers=1, env=env).start()
     try:
-        yield cluster, make_client(cluster.scheduler_address)  # type: ignore[misc]
+        yield cluster, make_client(cluster.scheduler_address)
     finally:
         cluster.close()
 
