@@ -1,0 +1,97 @@
+"""Failure forensics: a failed task's story, captured at once, attached as err.story, explained."""
+
+from __future__ import annotations
+
+import os
+import pickle
+import signal
+from collections.abc import Callable
+
+import pytest
+from distributed import wait
+
+from resilient_dask import ResilientClient, WorkerLost
+from resilient_dask.forensics import TaskStory
+from resilient_dask.testing import SubprocessCluster
+
+pytestmark = pytest.mark.timeout(120)
+
+
+def fail(x: int) -> int:
+    raise ValueError(f"cannot handle {x}")
+
+
+def inc(x: int) -> int:
+    return x + 1
+
+
+def kill_own_worker() -> None:
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+def test_task_error_carries_its_story(rc: ResilientClient) -> None:
+    """A task's ValueError raised by result() has err.story: erred on which worker, and why."""
+    future = rc.submit(fail, 7)
+    with pytest.raises(ValueError, match="cannot handle 7") as info:
+        future.result(timeout=30)
+    story = info.value.story  # type: ignore[attr-defined]
+    assert isinstance(story, TaskStory)
+    assert story.key == str(future.key) and story.state == "erred"
+    assert [(s.start, s.finish) for s in story.steps][-1] == ("processing", "erred")
+    [worker] = rc.scheduler_info()["workers"]
+    assert story.workers == (worker,)
+    assert "cannot handle 7" in (story.exception or "")
+
+
+def test_explain_renders_a_timeline(rc: ResilientClient) -> None:
+    """rc.explain(future) lists the transitions with times, the worker and the error."""
+    future = rc.submit(fail, 3)
+    wait([future], timeout=30)
+    text = rc.explain(future)
+    assert text.splitlines()[0] == f"Task {str(future.key)!r}: erred"
+    assert "released -> waiting" in text and "processing -> erred" in text
+    assert "Error: ValueError('cannot handle 3')" in text
+    [worker] = rc.scheduler_info()["workers"]
+    assert f"Workers: {worker}" in text
+    assert "raise ValueError" in text, "the traceback's last lines"
+
+
+def test_explain_of_a_successful_task_by_key(rc: ResilientClient) -> None:
+    """rc.explain(key) of a finished task asks the scheduler and shows it reached memory."""
+    future = rc.submit(inc, 1)
+    assert future.result(timeout=30) == 2
+    assert "processing -> memory" in rc.explain(future.key)
+
+
+def test_story_survives_the_scheduler_forgetting(
+    make_client: Callable[..., ResilientClient],
+) -> None:
+    """With a 30-entry transition log, the story captured at failure outlives the scheduler's."""
+    env = {"DASK_DISTRIBUTED__SCHEDULER__TRANSITION_LOG_LENGTH": "30"}
+    with SubprocessCluster(n_workers=1, env=env) as cluster:
+        rc = make_client(cluster.scheduler_address)
+        failed = rc.submit(fail, 1)
+        wait([failed], timeout=30)
+        wait(rc.map(inc, range(40)), timeout=60)  # pushes the failure out of the log
+        key = failed.key
+        forgotten = rc.run_on_scheduler(lambda dask_scheduler: dask_scheduler.story(key))
+        assert forgotten == [], "the scheduler's own log no longer has the failure"
+        assert "processing -> erred" in rc.explain(failed)
+
+
+def test_worker_lost_carries_the_story_with_the_dead_worker(
+    make_client: Callable[..., ResilientClient],
+) -> None:
+    """WorkerLost has err.story naming the worker that died, and it pickles."""
+    env = {"DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES": "0"}
+    with SubprocessCluster(n_workers=1, env=env) as cluster:
+        rc = make_client(cluster.scheduler_address)
+        [worker] = rc.scheduler_info()["workers"]
+        future = rc.submit(kill_own_worker)
+        with pytest.raises(WorkerLost) as info:
+            future.result(timeout=60)
+        story = info.value.story  # type: ignore[attr-defined]
+        assert story.deaths == 1 and worker in story.workers
+        assert "remove-worker" in story.render()
+        copy = pickle.loads(pickle.dumps(info.value))
+        assert copy.story == story
