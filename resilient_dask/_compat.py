@@ -50,6 +50,45 @@ def cancel_state(state: FutureState, exception: BaseException) -> None:
     state._get_event().set()
 
 
+def reset_state(state: FutureState) -> None:
+    """Make a FutureState pending again (lineage replay re-uses the user's states).
+
+    Upstream: ``FutureState.reset()`` sets ``status="pending"`` and clears the event;
+    the scheduler's later "key-in-memory"/"task-erred" messages finish it again.
+    """
+    state.reset()
+
+
+def error_state(state: FutureState, exception: BaseException) -> None:
+    """Fail a FutureState with ``exception`` (status "error", like a task error).
+
+    Upstream: ``FutureState.set_error(exception, traceback)``; ``result()``,
+    ``gather`` and ``as_completed`` raise errors of erred futures, and ``wait``
+    treats them as done (it asserts that *cancelled* ones are FutureCancelledErrors,
+    which LineageUnavailable and ResubmissionFailed are not).
+    """
+    state.set_error(exception, None)
+
+
+def register_state(client: Client, key: Any, state: FutureState) -> None:
+    """Make ``state`` the client's state for ``key`` again, pending.
+
+    Upstream: the client routes the scheduler's reports for a key to
+    ``client.futures[key]``; every Future object of that key shares that state.
+    """
+    reset_state(state)
+    client.futures[key] = state
+
+
+def send_graph(client: Client, expr: Any, keys: Any, call: dict[str, Any]) -> Any:
+    """Send a recorded graph again, exactly as it was sent the first time.
+
+    Upstream: ``Client._graph_to_futures(expr, keys, span_metadata, **options)`` sends
+    "update-graph" and returns the new Futures by key.
+    """
+    return client._graph_to_futures(expr, keys, *call["args"], **call["kwargs"])
+
+
 def client_states(client: Client) -> dict[Any, FutureState]:
     """The client's key → FutureState table.
 
@@ -181,13 +220,24 @@ class ClientHooks:
     # Client._graph_to_futures(expr, keys, ...), which creates Future(key, self)
     # for the requested keys and sends "update-graph" to the scheduler.
     def _graph_to_futures(self, expr: Any, keys: Any, *args: Any, **kwargs: Any) -> Any:
+        if self._rd_replaying:  # type: ignore[attr-defined]
+            return super()._graph_to_futures(expr, keys, *args, **kwargs)  # type: ignore[misc]
         lost = self._rd_lost_dependencies(expr)  # type: ignore[attr-defined]
         futures = super()._graph_to_futures(expr, keys, *args, **kwargs)  # type: ignore[misc]
+        self._rd_graph_sent(expr, keys, args, kwargs)  # type: ignore[attr-defined]
         return self._rd_new_futures(futures, lost)  # type: ignore[attr-defined]
 
-    # Upstream: Client._scatter(...) creates Future(key, self) for scattered data.
-    async def _scatter(self, *args: Any, **kwargs: Any) -> Any:
-        result = await super()._scatter(*args, **kwargs)  # type: ignore[misc]
+    # Upstream: Client._release_key(key) runs when the last Future of a key is
+    # released (refcount 0): it pops the state and tells the scheduler.
+    def _release_key(self, key: Any) -> None:
+        self._rd_key_released(key)  # type: ignore[attr-defined]
+        super()._release_key(key)  # type: ignore[misc]
+
+    # Upstream: Client._scatter(data, workers, broadcast, ...) creates Future(key, self)
+    # for scattered data, returned in the shape of ``data``.
+    async def _scatter(self, data: Any, *args: Any, **kwargs: Any) -> Any:
+        result = await super()._scatter(data, *args, **kwargs)  # type: ignore[misc]
+        self._rd_scattered(data, result, args, kwargs)  # type: ignore[attr-defined]
         return self._rd_adopt(result)  # type: ignore[attr-defined]
 
     # Upstream: Client._close(fast=False) closes the client, releasing (and
@@ -208,9 +258,11 @@ class ClientHooks:
         self, key: Any = None, exception: Any = None, traceback: Any = None
     ) -> None:
         parent = super()._handle_task_erred  # type: ignore[misc]
-        self._rd_task_erred(  # type: ignore[attr-defined]
-            key, exception, lambda: parent(key=key, exception=exception, traceback=traceback)
-        )
+
+        def deliver(error: Any = exception) -> None:  # the guards may deliver a typed error
+            parent(key=key, exception=error, traceback=traceback if error is exception else None)
+
+        self._rd_task_erred(key, exception, deliver)  # type: ignore[attr-defined]
 
     # Upstream: the "client-releases-keys" stream message (Client._send_to_scheduler,
     # ordered with "update-graph") makes the scheduler drop this client's wish for

@@ -46,7 +46,8 @@ class LineageLimit:
 class Options:
     """Validated options of one ResilientClient (durations in seconds)."""
 
-    resubmit: bool
+    resubmit: bool | Literal["manual"]
+    resubmit_timeout: float
     heartbeat_interval: float
     heartbeat_timeout: float
     unresponsive_timeout: float
@@ -63,7 +64,8 @@ class Options:
                 value = dask.config.get(f"{NAMESPACE}.{field.name.replace('_', '-')}")
             raw[field.name] = value
         return cls(
-            resubmit=_boolean("resubmit", raw["resubmit"]),
+            resubmit=_resubmit(raw["resubmit"]),
+            resubmit_timeout=_duration("resubmit_timeout", raw["resubmit_timeout"]),
             heartbeat_interval=_duration("heartbeat_interval", raw["heartbeat_interval"]),
             heartbeat_timeout=_duration("heartbeat_timeout", raw["heartbeat_timeout"]),
             unresponsive_timeout=_duration("unresponsive_timeout", raw["unresponsive_timeout"]),
@@ -87,6 +89,15 @@ def _boolean(option: str, value: Any) -> bool:
     if isinstance(value, str) and value.strip().lower() in ("true", "false", "1", "0"):
         return value.strip().lower() in ("true", "1")
     raise _invalid(option, value, "True or False")
+
+
+def _resubmit(value: Any) -> bool | Literal["manual"]:
+    if value == "manual":
+        return "manual"
+    try:
+        return _boolean("resubmit", value)
+    except ValueError:
+        raise _invalid("resubmit", value, "True, False or 'manual'") from None
 
 
 def _duration(option: str, value: Any) -> float:

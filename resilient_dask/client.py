@@ -18,7 +18,6 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-import warnings
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any, overload
 
@@ -26,10 +25,11 @@ from distributed import Client, Future
 from distributed.comm.core import CommClosedError
 
 from resilient_dask import _compat
+from resilient_dask._cluster_guards import ClusterGuards
 from resilient_dask._config import Options
 from resilient_dask._events import emit
-from resilient_dask._cluster_guards import ClusterGuards
 from resilient_dask._guard import Guard, RetryingGuard, needs_translation
+from resilient_dask._lineage_client import Lineage
 from resilient_dask._nested import nested_future_error
 from resilient_dask._serialization import unpicklable_argument_error
 from resilient_dask._state_machine import ConnectionState, ConnectionStateMachine
@@ -77,7 +77,7 @@ class ResilientFuture(Future):  # type: ignore[type-arg]
         return None
 
 
-class ResilientClient(ClusterGuards, _compat.ClientHooks, Client):
+class ResilientClient(ClusterGuards, Lineage, _compat.ClientHooks, Client):
     """A drop-in ``distributed.Client`` that survives and explains failures.
 
     Takes every argument ``distributed.Client`` takes, plus (defaults from
@@ -106,7 +106,8 @@ class ResilientClient(ClusterGuards, _compat.ClientHooks, Client):
         self,
         address: Any = None,
         *args: Any,
-        resubmit: bool | None = None,
+        resubmit: bool | str | None = None,
+        resubmit_timeout: str | float | None = None,
         heartbeat_interval: str | float | None = None,
         heartbeat_timeout: str | float | None = None,
         unresponsive_timeout: str | float | None = None,
@@ -119,19 +120,14 @@ class ResilientClient(ClusterGuards, _compat.ClientHooks, Client):
         # Validate everything before anything starts, so bad input leaves nothing behind.
         self.options = Options.resolve(
             resubmit=resubmit,
+            resubmit_timeout=resubmit_timeout,
             heartbeat_interval=heartbeat_interval,
             heartbeat_timeout=heartbeat_timeout,
             unresponsive_timeout=unresponsive_timeout,
             scatter_policy=scatter_policy,
             lineage_limit=lineage_limit,
         )
-        if self.options.resubmit:
-            warnings.warn(
-                "ResilientClient(resubmit=True): lineage replay is not available in this "
-                "version yet; futures lost in an outage still raise SchedulerConnectionLost.",
-                UserWarning,
-                stacklevel=2,
-            )
+        self._rd_init_lineage(self.options.resubmit, self.options.lineage_limit.count)
         self._rd_machine = ConnectionStateMachine(
             heartbeat_timeout=self.options.heartbeat_timeout,
             unresponsive_timeout=self.options.unresponsive_timeout,
@@ -248,6 +244,8 @@ class ResilientClient(ClusterGuards, _compat.ClientHooks, Client):
             if self._rd_machine.unresponsive_expired():
                 raise self._rd_unresponsive_error()
             expiry = self._rd_expiry_future()
+            if self._rd_parked:
+                await self._rd_wait_for_replay(func, args)
             task = asyncio.ensure_future(func(*args, **kwargs))
             try:
                 await asyncio.wait((task, expiry), return_when=asyncio.FIRST_COMPLETED)
@@ -274,6 +272,19 @@ class ResilientClient(ClusterGuards, _compat.ClientHooks, Client):
             raise typed.with_traceback(None) from (
                 None if isinstance(exc, ResilientDaskError) else exc
             )
+
+    async def _rd_wait_for_replay(self, func: Any, args: tuple[Any, ...]) -> None:
+        """A gather of futures parked for replay waits until they are replayed."""
+        requested = _compat.delivered_request(func, args)
+        if requested is None:
+            return
+        parked = [
+            state
+            for f in _compat.iter_futures(requested)
+            if (state := self._rd_parked.get(f.key)) is not None
+        ]
+        if parked:
+            await asyncio.gather(*(state.wait() for state in parked))
 
     def _rd_expiry_future(self) -> asyncio.Future[None]:
         """The future that resolves when the current unresponsive period runs out."""
@@ -357,19 +368,28 @@ class ResilientClient(ClusterGuards, _compat.ClientHooks, Client):
             self._rd_address(),
             "the connection to the scheduler dropped",
         )
-        for key, state in states.items():
-            _compat.cancel_state(state, incident.error([key]))
+        if self._rd_lineage is not None:
+            self._rd_park(states, lambda key: incident.error([key]))
+            what = "kept for replay" if self._rd_auto_replay else "cancelled (rc.resubmit())"
+        else:
+            for key, state in states.items():
+                _compat.cancel_state(state, incident.error([key]))
+            what = "cancelled"
         states.clear()
         self._rd_publish(
             self._rd_machine.connection_lost(
-                f"scheduler comm closed; {incident.affected} futures cancelled"
+                f"scheduler comm closed; {incident.affected} futures {what}"
             ),
             futures_cancelled=incident.affected,
         )
 
     def _rd_reconnect_finished(self) -> None:
-        if self.status == "running":
-            self._rd_publish(self._rd_machine.reconnected())
+        if self.status != "running":
+            return
+        replay = self._rd_auto_replay and bool(self._rd_parked)
+        self._rd_publish(self._rd_machine.reconnected(resubmitting=replay))
+        if replay:
+            self._rd_start_replay()
 
     def _rd_scheduler_restarted(self) -> None:
         states = _compat.client_states(self)
@@ -379,6 +399,9 @@ class ResilientClient(ClusterGuards, _compat.ClientHooks, Client):
         for key, state in states.items():
             _compat.cancel_state(state, incident.error([key]))
         states.clear()
+        if self._rd_lineage is not None:  # restart() forgets every key and refcount
+            self._rd_lineage.clear()
+            self._rd_parked.clear()
         emit("scheduler.restarted", address=self._rd_address(), futures_cancelled=incident.affected)
 
     def _rd_keys_cancelled(self, keys: list[Any], reason: str | None, msg: str | None) -> list[Any]:
@@ -391,6 +414,12 @@ class ResilientClient(ClusterGuards, _compat.ClientHooks, Client):
             state = states.get(key)
             if state is not None and isinstance(state.exception, ResilientDaskError):
                 continue  # already failed with its root cause when the graph was sent
+            if state is not None and self._rd_auto_replay and key in (self._rd_lineage or ()):
+                # Sent while its inputs were being replayed: replay it too, after them.
+                self._rd_park({key: states.pop(key)}, lambda k: None)
+                if self._rd_replay_task is None or self._rd_replay_task.done():
+                    self._rd_start_replay()
+                continue
             err = self._rd_root_cause_error(key, [key])
             if state is None or err is None:
                 remaining.append(key)
@@ -406,7 +435,9 @@ class ResilientClient(ClusterGuards, _compat.ClientHooks, Client):
         return [
             key
             for key in _compat.graph_dependencies(expr)
-            if key not in live and self._rd_incidents.cause_of(key) is not None
+            if key not in live
+            and not self._rd_will_replay(key)
+            and self._rd_incidents.cause_of(key) is not None
         ]
 
     def _rd_new_futures(
@@ -451,7 +482,8 @@ class ResilientClient(ClusterGuards, _compat.ClientHooks, Client):
         self._rd_address()  # remember it for the events and errors that follow
         if self._rd_machine.state is not ConnectionState.RECONNECTING:
             return
-        states = _compat.client_states(self)
+        states = {**self._rd_parked, **_compat.client_states(self)}
+        self._rd_parked.clear()
         if not states:
             return
         incident = self._rd_incidents.record(

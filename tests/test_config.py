@@ -55,6 +55,7 @@ def test_shipped_yaml_has_the_documented_defaults() -> None:
     defaults = shipped_defaults()
     assert {key: value for key, value in defaults.items() if key != "lineage-limit"} == {
         "resubmit": False,
+        "resubmit-timeout": "60s",
         "heartbeat-interval": "2s",
         "heartbeat-timeout": "5s",
         "unresponsive-timeout": "60s",
@@ -67,6 +68,7 @@ def test_resolve_without_arguments_gives_the_shipped_defaults() -> None:
     defaults = shipped_defaults()
     assert Options.resolve() == Options(
         resubmit=defaults["resubmit"],
+        resubmit_timeout=parse_timedelta(defaults["resubmit-timeout"]),
         heartbeat_interval=parse_timedelta(defaults["heartbeat-interval"]),
         heartbeat_timeout=parse_timedelta(defaults["heartbeat-timeout"]),
         unresponsive_timeout=parse_timedelta(defaults["unresponsive-timeout"]),
@@ -143,9 +145,14 @@ def test_unknown_scatter_policy_raises_value_error(value: object) -> None:
 
 @pytest.mark.parametrize("value", ["maybe", 2], ids=repr)
 def test_invalid_resubmit_raises_value_error(value: object) -> None:
-    """``resubmit`` must be a boolean."""
-    with pytest.raises(ValueError, match=invalid("resubmit", "True or False")):
+    """``resubmit`` must be True, False or 'manual'."""
+    with pytest.raises(ValueError, match=invalid("resubmit", "True, False or 'manual'")):
         Options.resolve(resubmit=value)
+
+
+def test_resubmit_manual_is_accepted() -> None:
+    """``resubmit='manual'`` records lineage without replaying automatically."""
+    assert Options.resolve(resubmit="manual").resubmit == "manual"
 
 
 @pytest.mark.parametrize(

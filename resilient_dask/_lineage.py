@@ -1,0 +1,242 @@
+"""Lineage: how each future of a ResilientClient was made, and in which order to remake them.
+
+Pure data structures, no I/O. ``LineageStore`` keeps one recipe per key,
+drops recipes when their futures are released and nothing still held depends on
+them, and evicts past ``lineage_limit``. ``plan_replay`` orders the recipes of a
+set of keys so that dependencies come first, and says why any key cannot be replayed.
+
+Recipes never hold the user's Future objects: Futures in ``submit``/``map``
+arguments are replaced by :class:`Dep` placeholders (so a held result does not
+pin its inputs' data on the cluster), and put back as fresh Futures at replay.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Hashable, Iterable, Sequence
+from typing import Any
+
+Key = Hashable
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Dep:
+    """Placeholder for a Future argument: the key it referred to."""
+
+    key: Key
+
+
+@dataclasses.dataclass(slots=True, eq=False)
+class CallRecipe:
+    """``submit(func, *args, **kwargs, key=key, **options)``."""
+
+    func: Any
+    args: tuple[Any, ...]
+    kwargs: dict[str, Any]
+    options: dict[str, Any]  # shared by all keys of one map() call
+    deps: tuple[Key, ...]
+
+
+@dataclasses.dataclass(slots=True, eq=False)
+class GraphRecipe:
+    """A graph sent by compute/persist/get: the expression and how it was sent."""
+
+    expr: Any
+    keys: tuple[Key, ...]
+    call: dict[str, Any]
+    annotations: dict[str, Any]
+
+
+@dataclasses.dataclass(slots=True, eq=False)
+class ScatterRecipe:
+    """Data scattered with scatter_policy="keep": the client-side reference."""
+
+    value: Any
+    options: dict[str, Any]
+
+
+Recipe = CallRecipe | GraphRecipe | ScatterRecipe
+
+#: Reasons a key cannot be replayed (LineageUnavailable.context.detail("reason")).
+SCATTERED = "scattered"
+OPTED_OUT = "opted-out"
+LIMIT = "limit"
+NOT_RECORDED = "not-recorded"
+
+
+def strip_futures(value: Any, is_future: Callable[[Any], bool], deps: list[Key]) -> Any:
+    """``value`` with every Future (in builtin containers) replaced by a Dep."""
+    if is_future(value):
+        deps.append(value.key)
+        return Dep(value.key)
+    kind = type(value)
+    if kind is tuple or kind is list:
+        if not any(is_future(v) or type(v) in _CONTAINERS for v in value):
+            return value
+        stripped = [strip_futures(v, is_future, deps) for v in value]
+        return stripped if kind is list else tuple(stripped)
+    if kind is dict:
+        if not any(is_future(v) or type(v) in _CONTAINERS for v in value.values()):
+            return value
+        return {k: strip_futures(v, is_future, deps) for k, v in value.items()}
+    return value
+
+
+_CONTAINERS = (tuple, list, dict)
+
+
+def restore_futures(value: Any, make_future: Callable[[Key], Any]) -> Any:
+    """Inverse of :func:`strip_futures`: Deps become Futures again."""
+    kind = type(value)
+    if kind is Dep:
+        return make_future(value.key)
+    if kind is tuple or kind is list:
+        restored = [restore_futures(v, make_future) for v in value]
+        return restored if kind is list else tuple(restored)
+    if kind is dict:
+        return {k: restore_futures(v, make_future) for k, v in value.items()}
+    return value
+
+
+class LineageStore:
+    """Recipes by key, bounded by what the user holds and by ``limit_count``."""
+
+    def __init__(self, limit_count: int | None = None) -> None:
+        self.limit_count = limit_count
+        self.recipes: dict[Key, Recipe] = {}
+        #: How many live recipes depend on each key (keeps released recipes needed by others).
+        self.needed: dict[Key, int] = {}
+        #: Keys the user released but whose recipe is still needed by a live recipe.
+        self.released: set[Key] = set()
+        #: Keys that cannot be replayed, and why (opted out, scattered, evicted).
+        self.unavailable: dict[Key, str] = {}
+
+    def __len__(self) -> int:
+        return len(self.recipes)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self.recipes
+
+    def add(self, key: Key, recipe: Recipe) -> None:
+        if key in self.recipes:  # same key submitted again: keep the first recipe
+            return
+        self.recipes[key] = recipe
+        self.unavailable.pop(key, None)
+        self.released.discard(key)
+        if type(recipe) is CallRecipe:
+            for dep in recipe.deps:
+                self.needed[dep] = self.needed.get(dep, 0) + 1
+        if self.limit_count is not None and len(self.recipes) > self.limit_count:
+            self._evict(len(self.recipes) - self.limit_count)
+
+    def mark_unavailable(self, key: Key, reason: str) -> None:
+        if key not in self.recipes:
+            self.unavailable[key] = reason
+
+    def release(self, key: Key) -> None:
+        """The user no longer holds ``key``: drop its recipe unless another needs it."""
+        self.unavailable.pop(key, None)
+        if key not in self.recipes:
+            return
+        if self.needed.get(key, 0) > 0:
+            self.released.add(key)
+            return
+        self._drop(key)
+
+    def clear(self) -> None:
+        self.recipes.clear()
+        self.needed.clear()
+        self.released.clear()
+        self.unavailable.clear()
+
+    def _drop(self, key: Key) -> None:
+        recipe = self.recipes.pop(key, None)
+        self.released.discard(key)
+        if type(recipe) is CallRecipe:
+            for dep in recipe.deps:
+                count = self.needed.get(dep, 0) - 1
+                if count > 0:
+                    self.needed[dep] = count
+                else:
+                    self.needed.pop(dep, None)
+                    if dep in self.released:
+                        self._drop(dep)
+
+    def _evict(self, n: int) -> None:
+        """Drop ``n`` recipes: released-but-needed ones first, then the oldest."""
+        victims = [k for k in self.recipes if k in self.released][:n]
+        if len(victims) < n:
+            victims += [k for k in self.recipes if k not in self.released][: n - len(victims)]
+        for key in victims:
+            self.recipes.pop(key, None)
+            self.released.discard(key)
+            self.unavailable[key] = LIMIT
+
+
+@dataclasses.dataclass
+class ReplayPlan:
+    """Recipes in dependency order, the keys each one makes, and what cannot be made."""
+
+    steps: list[tuple[Recipe, tuple[Key, ...]]]
+    skipped: dict[Key, str]
+
+
+def plan_replay(
+    targets: Iterable[Key],
+    store: LineageStore,
+    graph_deps: Callable[[Any], Iterable[Key]],
+    available: Callable[[Key], bool] = lambda key: False,
+) -> ReplayPlan:
+    """Order the recipes that remake ``targets`` (and what they need) dependencies first.
+
+    ``available(key)`` says whether the cluster already has ``key`` (then it is not
+    remade). A key whose recipe is missing, or that depends on such a key, is in
+    ``skipped`` with the reason.
+    """
+    steps: list[tuple[Recipe, tuple[Key, ...]]] = []
+    done: dict[int, bool] = {}  # id(recipe) -> replayable
+    skipped: dict[Key, str] = {}
+    visiting: set[Key] = set()
+
+    def deps_of(recipe: Recipe) -> Sequence[Key]:
+        if type(recipe) is CallRecipe:
+            return recipe.deps
+        if type(recipe) is GraphRecipe:
+            return [d for d in graph_deps(recipe.expr) if d not in recipe.keys]
+        return ()
+
+    def visit(key: Key) -> bool:
+        recipe = store.recipes.get(key)
+        if recipe is None:
+            if available(key):
+                return True
+            skipped[key] = store.unavailable.get(key, NOT_RECORDED)
+            return False
+        rid = id(recipe)
+        if rid in done:
+            if not done[rid]:
+                skipped.setdefault(key, skipped.get(_first_key(recipe, key), NOT_RECORDED))
+            return done[rid]
+        if key in visiting:  # a cycle cannot happen in a DAG; be safe
+            return True
+        visiting.add(key)
+        ok = True
+        for dep in deps_of(recipe):
+            if not visit(dep):
+                skipped[key] = f"depends on {dep!r} ({skipped.get(dep, NOT_RECORDED)})"
+                ok = False
+                break
+        visiting.discard(key)
+        done[rid] = ok
+        if ok:
+            keys = recipe.keys if type(recipe) is GraphRecipe else (key,)
+            steps.append((recipe, keys))
+        return ok
+
+    for key in targets:
+        visit(key)
+    return ReplayPlan(steps, skipped)
+
+
+def _first_key(recipe: Recipe, default: Key) -> Key:
+    return recipe.keys[0] if type(recipe) is GraphRecipe else default

@@ -1,0 +1,215 @@
+"""Lineage replay against real processes: futures and collections survive a scheduler loss."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+
+import dask
+import dask.array as da
+import dask.dataframe as dd
+import numpy as np
+import pandas as pd
+import pytest
+from distributed import wait
+
+from resilient_dask import ConnectionState, LineageUnavailable, ResilientClient
+from resilient_dask.testing import SubprocessCluster, TcpProxy, capture_events, poll_for
+
+pytestmark = pytest.mark.timeout(180)
+
+S = ConnectionState
+
+
+def inc(x: int) -> int:
+    return x + 1
+
+
+def slow_inc(x: int) -> int:
+    time.sleep(0.02)
+    return x + 1
+
+
+def frame() -> pd.DataFrame:
+    rng = np.random.default_rng(42)
+    return pd.DataFrame({"k": rng.integers(0, 20, 2_000), "v": rng.integers(0, 1_000, 2_000)})
+
+
+@pytest.fixture
+def cluster2() -> Iterator[SubprocessCluster]:
+    with SubprocessCluster(n_workers=2) as c:
+        yield c
+
+
+def outage(cluster: SubprocessCluster, rc: ResilientClient) -> None:
+    """SIGKILL the scheduler (its workers close themselves), restart both, same port."""
+    cluster.kill_scheduler()
+    rc.connection.wait_for(S.RECONNECTING, timeout=30)
+    cluster.restart_scheduler(respawn_workers=True)
+
+
+def test_chain_map_array_and_shuffled_dataframe_survive_a_killed_scheduler(
+    cluster2: SubprocessCluster, make_client: Callable[..., ResilientClient]
+) -> None:
+    """Killed mid-computation and restarted: every value equals the fault-free one."""
+    rc = make_client(cluster2.scheduler_address, resubmit=True)
+    chain = [rc.submit(slow_inc, 0)]
+    for _ in range(49):
+        chain.append(rc.submit(slow_inc, chain[-1]))
+    mapped = rc.map(inc, list(range(1_000)))
+    x = rc.persist(da.arange(10_000, chunks=500))
+    with dask.config.set({"dataframe.shuffle.method": "p2p"}):
+        df = rc.persist(dd.from_pandas(frame(), npartitions=8).shuffle("k"))
+    outage(cluster2, rc)  # the chain is still running
+    expected = frame().groupby("k").v.sum()
+    assert chain[-1].result(timeout=120) == 50
+    assert rc.gather(mapped) == [i + 1 for i in range(1_000)]
+    assert x.sum().compute() == sum(range(10_000))
+    pd.testing.assert_series_equal(
+        df.groupby("k").v.sum().compute().sort_index(), expected, check_names=False
+    )
+    assert [t.state for t in rc.connection.history][-3:] == [
+        S.RECONNECTING,
+        S.RESUBMITTING,
+        S.CONNECTED,
+    ]
+
+
+def test_result_waiting_through_the_outage_returns_the_value(
+    cluster: SubprocessCluster, make_client: Callable[..., ResilientClient]
+) -> None:
+    """A result() called during the outage returns once replay is done."""
+    rc = make_client(cluster.scheduler_address, resubmit=True)
+    future = rc.submit(inc, 41)
+    assert future.result(timeout=30) == 42
+    cluster.kill_scheduler()
+    rc.connection.wait_for(S.RECONNECTING, timeout=30)
+    with capture_events() as events:
+        cluster.restart_scheduler(respawn_workers=True)
+        assert future.result(timeout=60) == 42
+    assert any(e["event"] == "lineage.resubmitted" and e["replayed"] >= 1 for e in events)
+
+
+def test_cut_connection_with_live_scheduler_is_replayed(
+    cluster: SubprocessCluster, make_client: Callable[..., ResilientClient]
+) -> None:
+    """The scheduler drops the client's keys on disconnect; replay restores them."""
+    with TcpProxy.to(cluster.scheduler_address) as proxy:
+        rc = make_client(proxy.address, resubmit=True)
+        futures = rc.map(inc, list(range(50)))
+        wait(futures)
+        x = rc.persist(da.ones(100, chunks=10))
+        wait(x)
+        proxy.cut()
+        rc.connection.wait_for(S.RECONNECTING, timeout=30)
+        rc.connection.wait_for(S.CONNECTED, timeout=60)
+        assert rc.gather(futures) == list(range(1, 51))
+        assert x.sum().compute() == 100
+
+
+def test_three_outages_in_a_row(
+    cluster: SubprocessCluster, make_client: Callable[..., ResilientClient]
+) -> None:
+    """Each of three kill-and-restart cycles ends with the same correct values."""
+    rc = make_client(cluster.scheduler_address, resubmit=True)
+    chain = [rc.submit(inc, 0)]
+    for _ in range(9):
+        chain.append(rc.submit(inc, chain[-1]))
+    for _ in range(3):
+        assert chain[-1].result(timeout=60) == 10
+        outage(cluster, rc)
+        rc.connection.wait_for(S.CONNECTED, timeout=60)
+    assert [f.result(timeout=60) for f in chain] == list(range(1, 11))
+    assert sum(t.state is S.RESUBMITTING for t in rc.connection.history) == 3
+
+
+def test_outage_during_replay(
+    cluster: SubprocessCluster, make_client: Callable[..., ResilientClient]
+) -> None:
+    """A second outage while replaying is replayed too."""
+    rc = make_client(cluster.scheduler_address, resubmit=True)
+    futures = rc.map(slow_inc, list(range(300)))
+    wait(futures)
+    cluster.kill_scheduler()
+    rc.connection.wait_for(S.RECONNECTING, timeout=30)
+    cluster.restart_scheduler()  # no workers yet: the replay waits for one
+    rc.connection.wait_for(S.RESUBMITTING, timeout=60)
+    outage(cluster, rc)  # the second outage interrupts that replay
+    assert rc.gather(futures) == [i + 1 for i in range(300)]
+    assert rc.connection.state is S.CONNECTED
+    assert [t.state for t in rc.connection.history].count(S.RESUBMITTING) == 2
+
+
+def test_task_with_resubmit_false_raises_lineage_unavailable_while_siblings_recover(
+    cluster: SubprocessCluster, make_client: Callable[..., ResilientClient]
+) -> None:
+    """resubmit=False on a task: it and its dependents raise; everything else recovers."""
+    rc = make_client(cluster.scheduler_address, resubmit=True)
+    side_effect = rc.submit(inc, 100, resubmit=False)
+    dependent = rc.submit(inc, side_effect)
+    siblings = rc.map(inc, [1, 2, 3])
+    wait([side_effect, dependent, *siblings])
+    outage(cluster, rc)
+    with pytest.raises(LineageUnavailable) as info:
+        side_effect.result(timeout=60)
+    assert str(side_effect.key) in str(info.value) and "resubmit=False" in str(info.value)
+    with pytest.raises(LineageUnavailable) as dep_info:
+        dependent.result(timeout=60)
+    assert str(side_effect.key) in str(dep_info.value)
+    assert rc.gather(siblings) == [2, 3, 4]
+
+
+def test_scattered_data_is_replayed_only_when_kept(
+    cluster: SubprocessCluster, make_client: Callable[..., ResilientClient]
+) -> None:
+    """scatter_policy='keep' re-scatters; 'raise' names the scattered key."""
+    kept = make_client(cluster.scheduler_address, resubmit=True, scatter_policy="keep")
+    raised = make_client(cluster.scheduler_address, resubmit=True, set_as_default=False)
+    data = kept.scatter([10, 20])
+    total = kept.submit(sum, data)
+    lost = raised.scatter(5)
+    assert total.result(timeout=30) == 30 and lost.result(timeout=30) == 5
+    outage(cluster, kept)
+    assert total.result(timeout=60) == 30
+    assert kept.gather(data) == [10, 20]
+    with pytest.raises(LineageUnavailable, match="scatter"):
+        lost.result(timeout=60)
+
+
+def test_manual_resubmit_replays_on_demand_and_reports(
+    cluster: SubprocessCluster, make_client: Callable[..., ResilientClient]
+) -> None:
+    """resubmit='manual': futures fail typed; rc.resubmit() replays them and reports."""
+    rc = make_client(cluster.scheduler_address, resubmit="manual")
+    futures = rc.map(inc, [1, 2])
+    opted_out = rc.submit(inc, 3, resubmit=False)
+    wait([*futures, opted_out])
+    outage(cluster, rc)
+    rc.connection.wait_for(S.CONNECTED, timeout=60)
+    report = rc.resubmit()
+    assert sorted(report.replayed) == sorted(f.key for f in futures)
+    assert report.skipped == {opted_out.key: "opted-out"}
+    assert rc.gather(futures) == [2, 3]
+
+
+def test_released_futures_leave_no_recipes() -> None:
+    """After 100,000 submitted-and-released tiny tasks the store holds no recipes for them."""
+    with SubprocessCluster(n_workers=0) as cluster:  # nothing runs: this is about the client
+        rc = ResilientClient(cluster.scheduler_address, resubmit=True, set_as_default=False)
+        try:
+            held = rc.submit(inc, -1)
+            chained = rc.submit(inc, held)
+            store = rc._rd_lineage
+            assert store is not None
+            for start in range(0, 100_000, 10_000):
+                batch = rc.map(inc, list(range(start, start + 10_000)))
+                assert len(store.recipes) >= 10_000
+                del batch
+            poll_for(lambda: len(store.recipes) == 2, 60, message="released recipes dropped")
+            assert set(store.recipes) == {held.key, chained.key}
+            assert store.needed == {held.key: 1}
+            del chained
+            poll_for(lambda: list(store.recipes) == [held.key], 30, message="dependent dropped")
+            assert not store.needed and not store.released and not store.unavailable
+        finally:
+            rc.close()
