@@ -157,7 +157,7 @@ class ClusterGuards:
                 self._rd_guards().retries[future.key] = _RetryEntry(retry, resubmit)
         return result
 
-    def _rd_maybe_retry(self, key: Any, exception: Any, deliver: Callable[[], None]) -> bool:
+    def _rd_maybe_retry(self, key: Any, exception: Any, deliver: Callable[..., None]) -> bool:
         """Resubmit ``key`` if it was submitted with ``retry=`` and the policy allows."""
         entry = self._rd_guards().retries.get(key)
         if entry is None:
@@ -183,7 +183,7 @@ class ClusterGuards:
         loop.call_later(delay, self._rd_resubmit, key, entry, deliver)
         return True
 
-    def _rd_resubmit(self, key: Any, entry: _RetryEntry, deliver: Callable[[], None]) -> None:
+    def _rd_resubmit(self, key: Any, entry: _RetryEntry, deliver: Callable[..., None]) -> None:
         states = _compat.client_states(self)  # type: ignore[arg-type]
         state = states.get(key)
         if state is None:
@@ -204,7 +204,7 @@ class ClusterGuards:
 
     # -- forensics ---------------------------------------------------------------------------
 
-    def _rd_task_erred(self, key: Any, exception: Any, deliver: Callable[[], None]) -> None:
+    def _rd_task_erred(self, key: Any, exception: Any, deliver: Callable[..., None]) -> None:
         """A task erred: retry it, or capture its story, then deliver the error."""
         if self._rd_maybe_retry(key, exception, deliver):
             return
@@ -212,18 +212,36 @@ class ClusterGuards:
         self._rd_background(self._rd_capture_then_deliver(key, exception, deliver))
 
     async def _rd_capture_then_deliver(
-        self, key: Any, exception: Any, deliver: Callable[[], None]
+        self, key: Any, exception: Any, deliver: Callable[..., None]
     ) -> None:
         story = None
+        error = exception
         try:
             story = await self._rd_capture_story(key)
+            error = self._rd_typed_task_error(key, exception)
         finally:
-            deliver()
+            deliver(error)
         # The error result() raises is what upstream built from the message (unpickled).
         state = _compat.client_states(self).get(key)  # type: ignore[arg-type]
         if story is not None and state is not None and state.exception is not None:
             with contextlib.suppress(Exception):
                 state.exception.story = story
+
+    def _rd_typed_task_error(self, key: Any, exception: Any) -> Any:
+        """A WorkerLost naming ``key`` (and the dependency whose workers died), else as given."""
+        with contextlib.suppress(Exception):  # the report carries it serialized
+            _, exception, _ = clean_exception(exception)
+        if not isinstance(exception, KilledWorker):
+            return exception
+        typed = self.translate_error(exception, [key])  # type: ignore[attr-defined]
+        if not isinstance(typed, WorkerLost) or str(exception.task) == str(key):
+            return typed
+        task = str(exception.task)
+        return WorkerLost(
+            typed.context.replace(keys=(str(key), task)),
+            f"{str(key)!r} did not run: its dependency {task!r} was tried on workers that "
+            "all died while running it.",
+        )
 
     async def _rd_capture_story(self, key: Any) -> TaskStory | None:
         try:
