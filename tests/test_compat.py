@@ -13,6 +13,7 @@ from distributed.client import FutureState
 
 from resilient_dask import ResilientClient, ResilientFuture, SchedulerConnectionLost, _compat
 from resilient_dask.errors import ErrorContext
+from resilient_dask.testing import poll_for
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -161,3 +162,37 @@ def test_as_completed_raises_only_errors_upstream() -> None:
 def test_tested_version_is_installed() -> None:
     """CI runs against a distributed version this module was checked with."""
     assert _compat.distributed_version() in _compat.TESTED_DISTRIBUTED
+
+
+def _fails() -> None:
+    raise ValueError("upstream check")
+
+
+def test_task_erred_reports_go_through_handle_task_erred(client: Client) -> None:
+    """The "task-erred" stream handler is Client._handle_task_erred(key, exception, traceback)."""
+    handler = client._stream_handlers["task-erred"]
+    assert handler.__func__ is Client._handle_task_erred
+    assert list(inspect.signature(Client._handle_task_erred).parameters) == [
+        "self",
+        "key",
+        "exception",
+        "traceback",
+    ]
+    future = client.submit(_fails)
+    with pytest.raises(ValueError, match="upstream check"):
+        future.result(timeout=10)
+
+
+def test_releasing_an_erred_key_lets_it_be_submitted_afresh(rc: ResilientClient) -> None:
+    """After "client-releases-keys" the scheduler forgets an erred key the client still holds."""
+    future = rc.submit(_fails, pure=False)
+    with pytest.raises(ValueError):
+        future.result(timeout=10)
+    key = future.key
+
+    def known(dask_scheduler: object = None) -> bool:
+        return key in dask_scheduler.tasks  # type: ignore[attr-defined]
+
+    rc._rd_release_on_scheduler([key])
+    poll_for(lambda: not rc.run_on_scheduler(known), 10, message="key forgotten")
+    assert _compat.client_states(rc)[key].status == "error", "the client still holds it"
