@@ -65,24 +65,25 @@ NOT_RECORDED = "not-recorded"
 
 
 def strip_futures(value: Any, is_future: Callable[[Any], bool], deps: list[Key]) -> Any:
-    """``value`` with every Future (in builtin containers) replaced by a Dep."""
+    """``value`` with every Future (in builtin containers) replaced by a Dep.
+
+    Returns ``value`` itself when it holds no Future, so plain arguments are not copied.
+    """
     if is_future(value):
         deps.append(value.key)
         return Dep(value.key)
     kind = type(value)
     if kind is tuple or kind is list:
-        if not any(is_future(v) or type(v) in _CONTAINERS for v in value):
+        items = [strip_futures(v, is_future, deps) for v in value]
+        if all(new is old for new, old in zip(items, value, strict=True)):
             return value
-        stripped = [strip_futures(v, is_future, deps) for v in value]
-        return stripped if kind is list else tuple(stripped)
+        return items if kind is list else tuple(items)
     if kind is dict:
-        if not any(is_future(v) or type(v) in _CONTAINERS for v in value.values()):
+        pairs = {k: strip_futures(v, is_future, deps) for k, v in value.items()}
+        if all(pairs[k] is v for k, v in value.items()):
             return value
-        return {k: strip_futures(v, is_future, deps) for k, v in value.items()}
+        return pairs
     return value
-
-
-_CONTAINERS = (tuple, list, dict)
 
 
 def restore_futures(value: Any, make_future: Callable[[Key], Any]) -> Any:
@@ -141,6 +142,7 @@ class LineageStore:
         if self.needed.get(key, 0) > 0:
             self.released.add(key)
             return
+        self.released.discard(key)
         self._drop(key)
 
     def clear(self) -> None:
@@ -150,17 +152,21 @@ class LineageStore:
         self.unavailable.clear()
 
     def _drop(self, key: Key) -> None:
-        recipe = self.recipes.pop(key, None)
-        self.released.discard(key)
-        if type(recipe) is CallRecipe:
+        """Drop a recipe, and then every released recipe only it still needed."""
+        pending = [key]
+        while pending:
+            recipe = self.recipes.pop(pending.pop(), None)
+            if type(recipe) is not CallRecipe:
+                continue
             for dep in recipe.deps:
                 count = self.needed.get(dep, 0) - 1
                 if count > 0:
                     self.needed[dep] = count
-                else:
-                    self.needed.pop(dep, None)
-                    if dep in self.released:
-                        self._drop(dep)
+                    continue
+                self.needed.pop(dep, None)
+                if dep in self.released:
+                    self.released.discard(dep)
+                    pending.append(dep)
 
     def _evict(self, n: int) -> None:
         """Drop ``n`` recipes: released-but-needed ones first, then the oldest."""

@@ -192,7 +192,9 @@ def _outage_guidance(ctx: ErrorContext, *, restarted: bool) -> list[str]:
     """Next steps after futures were cancelled by a scheduler outage."""
     if ctx.reconnected:
         return [
-            "The scheduler is reachable again: re-run the work (submit or compute again).",
+            "The scheduler is reachable again: re-run the work (submit or compute again), "
+            "or construct the client with ResilientClient(..., resubmit=True) so that lost "
+            "futures are recomputed for you next time.",
             "Persisted collections and scattered data were lost with the old scheduler "
             "state: persist or scatter them again.",
             "To find out why the scheduler "
@@ -211,7 +213,8 @@ def _outage_guidance(ctx: ErrorContext, *, restarted: bool) -> list[str]:
         "Check the network path between this client and the scheduler "
         "(VPN, proxy, load balancer, firewall).",
         "Once it is back, re-run the work; rc.connection.wait_for(ConnectionState.CONNECTED) "
-        "waits for that moment.",
+        "waits for that moment. With ResilientClient(..., resubmit=True) the client "
+        "replays lost futures by itself.",
     ]
 
 

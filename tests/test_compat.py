@@ -196,3 +196,71 @@ def test_releasing_an_erred_key_lets_it_be_submitted_afresh(rc: ResilientClient)
     rc._rd_release_on_scheduler([key])
     poll_for(lambda: not rc.run_on_scheduler(known), 10, message="key forgotten")
     assert _compat.client_states(rc)[key].status == "error", "the client still holds it"
+
+
+# -- touches lineage replay relies on ---------------------------------------------------
+
+
+def test_reset_and_register_state_make_the_same_future_wait_again(client: Client) -> None:
+    """A reset FutureState registered under its key is finished again by the scheduler."""
+    future = client.submit(inc, 10)
+    assert future.result(timeout=10) == 11
+    state = _compat.future_state(future)
+    assert state is not None
+    _compat.client_states(client).pop(future.key)
+    _compat.register_state(client, future.key, state)
+    assert future.status == "pending" and not future.done()
+    client._send_to_scheduler({"op": "report-key", "key": future.key})
+    assert future.result(timeout=10) == 11
+
+
+def test_error_state_makes_result_raise_and_wait_return(client: Client) -> None:
+    """A state failed with error_state raises from result() but counts as done for wait()."""
+    from distributed import wait as dwait
+
+    future = client.submit(inc, 20)
+    assert future.result(timeout=10) == 21
+    state = _compat.future_state(future)
+    assert state is not None
+    _compat.error_state(state, ValueError("replay failed"))
+    assert future.status == "error"
+    with pytest.raises(ValueError, match="replay failed"):
+        future.result(timeout=5)
+    with client.as_current():
+        assert future in dwait([future], timeout=5).done
+
+
+def test_send_graph_sends_a_recorded_graph_again_under_the_same_keys(rc: ResilientClient) -> None:
+    """_graph_to_futures(expr, keys, *args, **kwargs) called again makes the same keys."""
+    recorded: list[tuple[object, object, tuple[object, ...], dict[str, object]]] = []
+    original = Client._graph_to_futures
+
+    def spy(self: Client, expr: object, keys: object, *args: object, **kwargs: object) -> object:
+        recorded.append((expr, keys, args, kwargs))
+        return original(self, expr, keys, *args, **kwargs)
+
+    Client._graph_to_futures = spy  # type: ignore[method-assign]
+    try:
+        first = rc.compute(da.arange(10, chunks=5).sum())
+        assert first.result(timeout=10) == 45
+    finally:
+        Client._graph_to_futures = original  # type: ignore[method-assign]
+    expr, keys, args, kwargs = recorded[-1]
+    again = _compat.send_graph(rc, expr, keys, {"args": args, "kwargs": kwargs})
+    assert set(again) == {first.key}
+    assert again[first.key].result(timeout=10) == 45
+
+
+def test_release_key_runs_when_the_last_future_of_a_key_goes() -> None:
+    """Client._release_key(key) is how the client learns a key is released."""
+    source = inspect.getsource(Client._dec_ref)
+    assert "self._release_key(key)" in source
+
+
+def test_scatter_returns_futures_in_the_shape_of_the_data(rc: ResilientClient) -> None:
+    """_scatter returns Futures shaped like its input (list, dict, single)."""
+    as_list = rc.scatter([1, 2])
+    as_dict = rc.scatter({"a": 1})
+    single = rc.scatter(3)
+    assert isinstance(as_list, list) and len(as_list) == 2
+    assert set(as_dict) == {"a"} and isinstance(single, Future)

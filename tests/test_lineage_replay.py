@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 from distributed import wait
 
-from resilient_dask import ConnectionState, LineageUnavailable, ResilientClient
+from resilient_dask import ConnectionState, LineageUnavailable, ResilientClient, ResubmissionFailed
 from resilient_dask.testing import SubprocessCluster, TcpProxy, capture_events, poll_for
 
 pytestmark = pytest.mark.timeout(180)
@@ -213,3 +213,33 @@ def test_released_futures_leave_no_recipes() -> None:
             assert not store.needed and not store.released and not store.unavailable
         finally:
             rc.close()
+
+
+def test_no_worker_in_time_raises_resubmission_failed(
+    cluster: SubprocessCluster, make_client: Callable[..., ResilientClient]
+) -> None:
+    """Scheduler back but no worker within resubmit_timeout: ResubmissionFailed, then CONNECTED."""
+    rc = make_client(cluster.scheduler_address, resubmit=True, resubmit_timeout=2)
+    future = rc.submit(inc, 1)
+    assert future.result(timeout=30) == 2
+    cluster.kill_scheduler()
+    rc.connection.wait_for(S.RECONNECTING, timeout=30)
+    cluster.restart_scheduler()  # and no worker ever joins
+    with pytest.raises(ResubmissionFailed) as info:
+        future.result(timeout=60)
+    assert "no worker joined" in str(info.value) and "resubmit_timeout=2 s" in str(info.value)
+    rc.connection.wait_for(S.CONNECTED, timeout=30)
+
+
+def test_recipes_evicted_at_lineage_limit_raise_saying_so(
+    cluster: SubprocessCluster, make_client: Callable[..., ResilientClient]
+) -> None:
+    """Past lineage_limit the oldest recipes go; their futures say the limit was hit."""
+    rc = make_client(cluster.scheduler_address, resubmit=True, lineage_limit=3)
+    futures = rc.map(inc, [1, 2, 3, 4, 5])
+    wait(futures)
+    outage(cluster, rc)
+    for evicted in futures[:2]:
+        with pytest.raises(LineageUnavailable, match="lineage_limit"):
+            evicted.result(timeout=60)
+    assert rc.gather(futures[2:]) == [4, 5, 6]

@@ -1,0 +1,145 @@
+"""Lineage replay costs, measured side by side in one run.
+
+(a) map + gather of 20,000 tiny tasks: plain ``Client`` against
+    ``ResilientClient(resubmit=True)`` on the same LocalCluster (ratio, target <= 1.05);
+(b) bytes of client memory per recorded recipe beyond the arguments themselves
+    (tracemalloc over the recording code only, target <= 300 B);
+(c) time from the restarted scheduler having a worker to 1,000 replayed futures
+    finished, against computing 1,000 new futures on the same restarted cluster
+    (ratio, target <= 1.3).
+
+    python benchmarks/lineage.py --runs 3 [--write docs/benchmarks-lineage.md]
+"""
+
+from __future__ import annotations
+
+import argparse
+import pathlib
+import platform
+import statistics
+import sys
+import time
+import tracemalloc
+
+from distributed import Client, LocalCluster, wait
+
+from resilient_dask import ConnectionState, ResilientClient
+from resilient_dask.testing import SubprocessCluster
+
+RECORDING_FILES = ("_lineage.py", "_lineage_client.py")
+
+
+def inc(x: int) -> int:
+    return x + 1
+
+
+def map_gather(client: Client, n: int) -> float:
+    start = time.perf_counter()
+    results = client.gather(client.map(inc, list(range(n)), pure=False))
+    elapsed = time.perf_counter() - start
+    assert results[-1] == n
+    return elapsed
+
+
+def overhead(runs: int, n: int) -> tuple[float, float]:
+    with LocalCluster(n_workers=2, threads_per_worker=1, dashboard_address=":0") as cluster:
+        plain = Client(cluster, set_as_default=False)
+        resilient = ResilientClient(cluster, resubmit=True, set_as_default=False)
+        try:
+            map_gather(plain, 1_000), map_gather(resilient, 1_000)
+            p, r = [], []
+            for _ in range(runs):
+                p.append(map_gather(plain, n))
+                r.append(map_gather(resilient, n))
+            return statistics.median(p), statistics.median(r)
+        finally:
+            resilient.close()
+            plain.close()
+
+
+def bytes_per_recipe(n: int) -> float:
+    with SubprocessCluster(n_workers=0) as cluster:  # recording only; nothing runs
+        rc = ResilientClient(cluster.scheduler_address, resubmit=True, set_as_default=False)
+        try:
+            inputs = list(range(n))
+            tracemalloc.start()
+            futures = rc.map(inc, inputs, pure=False)
+            snapshot = tracemalloc.take_snapshot()
+            tracemalloc.stop()
+            assert rc._rd_lineage is not None and len(rc._rd_lineage) == n
+            recording = [
+                stat.size
+                for stat in snapshot.statistics("filename")
+                if stat.traceback[0].filename.endswith(RECORDING_FILES)
+            ]
+            del futures
+            return sum(recording) / n
+        finally:
+            rc.close()
+
+
+def replay_ratio(runs: int, n: int) -> tuple[float, float]:
+    replays, freshes = [], []
+    with SubprocessCluster(n_workers=2) as cluster:
+        rc = ResilientClient(cluster.scheduler_address, resubmit=True, set_as_default=False)
+        try:
+            for run in range(runs):
+                futures = rc.map(inc, list(range(run * n, (run + 1) * n)))
+                rc.gather(futures)
+                cluster.kill_scheduler()
+                rc.connection.wait_for(ConnectionState.RECONNECTING, timeout=30)
+                cluster.restart_scheduler(respawn_workers=True)
+                has_worker = time.perf_counter()  # restart_scheduler waited for the workers
+                rc.gather(futures)
+                replays.append(time.perf_counter() - has_worker)
+                rc.connection.wait_for(ConnectionState.CONNECTED, timeout=60)
+                start = time.perf_counter()
+                fresh = rc.map(inc, list(range(10**6 + run * n, 10**6 + (run + 1) * n)))
+                wait(fresh)
+                freshes.append(time.perf_counter() - start)
+                del futures, fresh
+        finally:
+            rc.close()
+    return statistics.median(replays), statistics.median(freshes)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--write", metavar="PATH")
+    args = parser.parse_args(argv)
+    plain, resilient = overhead(args.runs, 20_000)
+    per_recipe = bytes_per_recipe(20_000)
+    replay, fresh = replay_ratio(args.runs, 1_000)
+    command = "python benchmarks/lineage.py " + " ".join(sys.argv[1:] if argv is None else argv)
+    text = "\n".join(
+        [
+            "# Benchmark: lineage replay",
+            "",
+            f"CPython {platform.python_version()}, {platform.system()} {platform.machine()}, "
+            f"2 CPUs; medians of {args.runs} runs.",
+            "",
+            "```console",
+            f"$ {command.strip()}",
+            "```",
+            "",
+            "| measure | value | target |",
+            "| --- | ---: | ---: |",
+            f"| (a) map+gather 20,000 tasks: Client | {plain:.2f} s | |",
+            f"| (a) map+gather 20,000 tasks: ResilientClient(resubmit=True) | {resilient:.2f} s | |",
+            f"| (a) ratio | {resilient / plain:.3f} | <= 1.05 |",
+            f"| (b) client bytes per recipe beyond its arguments | {per_recipe:.0f} B | <= 300 B |",
+            f"| (c) replay of 1,000 futures after restart | {replay:.2f} s | |",
+            f"| (c) computing 1,000 new futures, same cluster | {fresh:.2f} s | |",
+            f"| (c) ratio | {replay / fresh:.3f} | <= 1.3 |",
+            "",
+        ]
+    )
+    print(text)
+    if args.write:
+        pathlib.Path(args.write).write_text(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

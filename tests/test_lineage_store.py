@@ -1,0 +1,133 @@
+"""The lineage store and replay planner, without a cluster."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from resilient_dask._lineage import (
+    LIMIT,
+    NOT_RECORDED,
+    OPTED_OUT,
+    CallRecipe,
+    Dep,
+    GraphRecipe,
+    LineageStore,
+    ScatterRecipe,
+    plan_replay,
+    restore_futures,
+    strip_futures,
+)
+
+
+class FakeFuture:
+    def __init__(self, key: str) -> None:
+        self.key = key
+
+
+def is_future(value: Any) -> bool:
+    return isinstance(value, FakeFuture)
+
+
+def call(*deps: str) -> CallRecipe:
+    return CallRecipe(len, (), {}, {}, tuple(deps))
+
+
+def no_graph_deps(expr: Any) -> list[Any]:
+    return []
+
+
+def test_strip_and_restore_futures_round_trip() -> None:
+    """Futures in nested tuples/lists/dicts become Deps and come back as Futures."""
+    deps: list[Any] = []
+    args = (1, FakeFuture("a"), [FakeFuture("b"), {"c": FakeFuture("c")}], "x")
+    stripped = strip_futures(args, is_future, deps)
+    assert deps == ["a", "b", "c"]
+    assert stripped == (1, Dep("a"), [Dep("b"), {"c": Dep("c")}], "x")
+    restored = restore_futures(stripped, FakeFuture)
+    assert [restored[1].key, restored[2][0].key, restored[2][1]["c"].key] == ["a", "b", "c"]
+
+
+def test_strip_futures_keeps_plain_arguments_unchanged() -> None:
+    """Arguments without futures are returned as the very same objects (no copies)."""
+    args = (1, [2, 3], {"k": "v"})
+    assert strip_futures(args, is_future, []) is args
+
+
+def test_release_drops_a_recipe_nobody_needs() -> None:
+    """Releasing a key drops its recipe when no live recipe depends on it."""
+    store = LineageStore()
+    store.add("a", call())
+    store.release("a")
+    assert len(store) == 0
+
+
+def test_released_dependency_is_kept_until_its_dependent_goes() -> None:
+    """A released key stays while a held recipe needs it, and goes with that recipe."""
+    store = LineageStore()
+    store.add("a", call())
+    store.add("b", call("a"))
+    store.release("a")
+    assert "a" in store and store.released == {"a"}
+    store.release("b")
+    assert len(store) == 0 and not store.needed and not store.released
+
+
+def test_limit_evicts_released_recipes_first_then_the_oldest() -> None:
+    """Past limit_count, released-but-needed recipes go first, then the oldest; both are marked."""
+    store = LineageStore(limit_count=2)
+    store.add("a", call())
+    store.add("b", call("a"))
+    store.release("a")
+    store.add("c", call())
+    assert set(store.recipes) == {"b", "c"} and store.unavailable == {"a": LIMIT}
+    store.add("d", call())
+    assert set(store.recipes) == {"c", "d"} and store.unavailable["b"] == LIMIT
+
+
+def test_plan_orders_dependencies_first() -> None:
+    """Recipes come out in dependency order, each once."""
+    store = LineageStore()
+    store.add("c", call("b"))
+    store.add("b", call("a"))
+    store.add("a", call())
+    plan = plan_replay(["c", "a", "b"], store, no_graph_deps)
+    assert [keys for _, keys in plan.steps] == [("a",), ("b",), ("c",)]
+    assert plan.skipped == {}
+
+
+def test_plan_replays_a_graph_recipe_once_for_all_its_keys() -> None:
+    """A graph recipe that makes several keys is sent once, after what its graph reads."""
+    store = LineageStore()
+    store.add("data", ScatterRecipe([1, 2], {}))
+    graph = GraphRecipe(object(), ("x-0", "x-1"), {"args": (), "kwargs": {}}, {})
+    store.add("x-0", graph)
+    store.add("x-1", graph)
+    plan = plan_replay(["x-1", "x-0"], store, lambda expr: ["data", "x-0"])
+    assert [keys for _, keys in plan.steps] == [("data",), ("x-0", "x-1")]
+
+
+def test_plan_skips_unrecorded_keys_and_their_dependents_with_reasons() -> None:
+    """Opted-out and unknown keys are skipped, and so is what depends on them."""
+    store = LineageStore()
+    store.mark_unavailable("side", OPTED_OUT)
+    store.add("after", call("side"))
+    store.add("fine", call())
+    plan = plan_replay(["after", "fine", "ghost"], store, no_graph_deps)
+    assert [keys for _, keys in plan.steps] == [("fine",)]
+    assert plan.skipped["side"] == OPTED_OUT
+    assert plan.skipped["after"] == f"depends on 'side' ({OPTED_OUT})"
+    assert plan.skipped["ghost"] == NOT_RECORDED
+
+
+@pytest.mark.parametrize("n", [1, 10, 1_000])
+def test_store_accounting_returns_to_empty(n: int) -> None:
+    """Adding a chain and releasing every key leaves nothing behind."""
+    store = LineageStore()
+    store.add("k0", call())
+    for i in range(1, n):
+        store.add(f"k{i}", call(f"k{i - 1}"))
+    for i in range(n):
+        store.release(f"k{i}")
+    assert len(store) == 0 and not store.needed and not store.released
