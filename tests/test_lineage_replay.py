@@ -60,7 +60,13 @@ def test_chain_map_array_and_shuffled_dataframe_survive_a_killed_scheduler(
     x = rc.persist(da.arange(10_000, chunks=500))
     with dask.config.set({"dataframe.shuffle.method": "p2p"}):
         df = rc.persist(dd.from_pandas(frame(), npartitions=8).shuffle("k"))
-    outage(cluster2, rc)  # the chain is still running
+    # SIGKILL the scheduler and every worker while the chain is still running.
+    cluster2.kill_scheduler()
+    for index in range(len(cluster2.workers)):
+        cluster2.kill_worker(index)
+    rc.connection.wait_for(S.RECONNECTING, timeout=30)
+    assert not chain[-1].done(), "the outage must hit the chain mid-computation"
+    cluster2.restart_scheduler(respawn_workers=True)
     expected = frame().groupby("k").v.sum()
     assert chain[-1].result(timeout=120) == 50
     assert rc.gather(mapped) == [i + 1 for i in range(1_000)]
