@@ -145,3 +145,20 @@ def test_killed_client_frees_its_pin_within_the_lease(
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait(10)
+
+
+async def test_async_pin_holds_and_releases(
+    cluster: SubprocessCluster, fast: dict[str, float]
+) -> None:
+    """`async with rc.pin_workers(...)` pins while the block runs and releases at exit."""
+    rc = await ResilientClient(cluster.scheduler_address, asynchronous=True, **fast)
+    try:
+        info = await rc.scheduler.identity(n_workers=-1)
+        [worker] = info["workers"]
+        async with rc.pin_workers([worker], reason="async", lease=2) as pin:
+            assert pin.workers == [worker]
+            assert await rc.run_on_scheduler(closable) == []
+        assert await rc.run_on_scheduler(pins.list_pins) == []
+        assert await rc.run_on_scheduler(closable) == [worker]
+    finally:
+        await rc.close()

@@ -208,3 +208,21 @@ def test_compute_retry_recomputes_after_worker_loss(
     value = dask.delayed(die_first_times)(str(tmp_path / "calls"), 1, 4)
     future = rc.compute(value, retry=retry.transient(**FAST))
     assert future.result(timeout=90) == 8
+
+
+async def test_async_guard_retry_reruns_the_block(
+    cluster: SubprocessCluster, fast: dict[str, float]
+) -> None:
+    """`async for attempt in rc.guard(retry=...)` re-runs the block in an async client."""
+    rc = await ResilientClient(cluster.scheduler_address, asynchronous=True, **fast)
+    try:
+        attempts = []
+        async for attempt in rc.guard(retry=retry.on_exceptions(SchedulerConnectionLost, **FAST)):
+            with attempt:
+                attempts.append(attempt.attempt_number)
+                if len(attempts) == 1:
+                    raise SchedulerConnectionLost(ErrorContext())
+                value = await rc.submit(double, 4, pure=False)
+        assert (attempts, value) == ([1, 2], 8)
+    finally:
+        await rc.close()
