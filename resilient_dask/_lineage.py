@@ -13,6 +13,7 @@ pin its inputs' data on the cluster), and put back as fresh Futures at replay.
 from __future__ import annotations
 
 import dataclasses
+import threading
 from collections.abc import Callable, Hashable, Iterable, Sequence
 from typing import Any
 
@@ -100,10 +101,15 @@ def restore_futures(value: Any, make_future: Callable[[Key], Any]) -> Any:
 
 
 class LineageStore:
-    """Recipes by key, bounded by what the user holds and by ``limit_count``."""
+    """Recipes by key, bounded by what the user holds and by ``limit_count``.
+
+    Thread-safe: recipes are added from the user's threads (``submit``) and
+    released from the client's event loop.
+    """
 
     def __init__(self, limit_count: int | None = None) -> None:
         self.limit_count = limit_count
+        self._lock = threading.Lock()
         self.recipes: dict[Key, Recipe] = {}
         #: How many live recipes depend on each key (keeps released recipes needed by others).
         self.needed: dict[Key, int] = {}
@@ -119,6 +125,10 @@ class LineageStore:
         return key in self.recipes
 
     def add(self, key: Key, recipe: Recipe) -> None:
+        with self._lock:
+            self._add(key, recipe)
+
+    def _add(self, key: Key, recipe: Recipe) -> None:
         if key in self.recipes:  # same key submitted again: keep the first recipe
             return
         self.recipes[key] = recipe
@@ -131,11 +141,16 @@ class LineageStore:
             self._evict(len(self.recipes) - self.limit_count)
 
     def mark_unavailable(self, key: Key, reason: str) -> None:
-        if key not in self.recipes:
-            self.unavailable[key] = reason
+        with self._lock:
+            if key not in self.recipes:
+                self.unavailable[key] = reason
 
     def release(self, key: Key) -> None:
         """The user no longer holds ``key``: drop its recipe unless another needs it."""
+        with self._lock:
+            self._release(key)
+
+    def _release(self, key: Key) -> None:
         self.unavailable.pop(key, None)
         if key not in self.recipes:
             return
@@ -146,6 +161,10 @@ class LineageStore:
         self._drop(key)
 
     def clear(self) -> None:
+        with self._lock:
+            self._clear()
+
+    def _clear(self) -> None:
         self.recipes.clear()
         self.needed.clear()
         self.released.clear()
