@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from typing import Any, cast
 
 from dask.base import annotate, get_annotations
@@ -87,12 +88,9 @@ class Lineage:
         store = self._rd_lineage
         if store is None or self._rd_replaying:
             return super().submit(func, *args, **kwargs)  # type: ignore[misc]
-        self._rd_recording_call = True
-        try:
+        with self._rd_recording():
             future = super().submit(func, *args, **kwargs)  # type: ignore[misc]
-        finally:
-            self._rd_recording_call = False
-        if not resubmit or kwargs.get("actor") or kwargs.get("actors"):
+        if not _replayable(resubmit, kwargs):
             store.mark_unavailable(future.key, OPTED_OUT)
             return future
         options = {k: v for k, v in kwargs.items() if k in SUBMIT_OPTIONS and k != "key"}
@@ -113,12 +111,9 @@ class Lineage:
         lists = all(isinstance(it, (list, tuple)) for it in iterables)
         if store is None or self._rd_replaying or not lists:
             return super().map(func, *iterables, **kwargs)  # type: ignore[misc]
-        self._rd_recording_call = True
-        try:
+        with self._rd_recording():
             futures = super().map(func, *iterables, **kwargs)  # type: ignore[misc]
-        finally:
-            self._rd_recording_call = False
-        if not resubmit or kwargs.get("actor") or kwargs.get("actors"):
+        if not _replayable(resubmit, kwargs):
             for future in futures:
                 store.mark_unavailable(future.key, OPTED_OUT)
             return futures
@@ -134,6 +129,15 @@ class Lineage:
             args = strip_futures(tuple(items), _is_future, deps)
             store.add(future.key, CallRecipe(func, args, func_kwargs, options, tuple(deps)))
         return futures
+
+    @contextmanager
+    def _rd_recording(self) -> Iterator[None]:
+        """While a submit/map records its own recipe, its graph is not recorded too."""
+        self._rd_recording_call = True
+        try:
+            yield
+        finally:
+            self._rd_recording_call = False
 
     def _rd_graph_sent(
         self, expr: Any, keys: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
@@ -336,6 +340,11 @@ class Lineage:
             details=(("reason", reason),),
         )
         return ResubmissionFailed(ctx, f"The client reconnected but could not replay: {reason}.")
+
+
+def _replayable(resubmit: bool, kwargs: dict[str, Any]) -> bool:
+    """Whether a submit/map call may be replayed (not opted out, not an actor)."""
+    return resubmit and not kwargs.get("actor") and not kwargs.get("actors")
 
 
 def _root_reason(reason: str) -> str:

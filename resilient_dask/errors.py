@@ -9,6 +9,7 @@ a class for the situation, an instance of that class too, so existing
         ├── SchedulerConnectionLost         + distributed.client.FutureCancelledError
         ├── SchedulerRestarted              + distributed.client.FutureCancelledError
         ├── SchedulerUnresponsive           + TimeoutError
+        ├── TaskTimeout                     + TimeoutError
         ├── WorkerLost                      + distributed.scheduler.KilledWorker
         ├── LineageUnavailable
         ├── ResubmissionFailed
@@ -43,6 +44,7 @@ __all__ = [
     "SchedulerConnectionLost",
     "SchedulerRestarted",
     "SchedulerUnresponsive",
+    "TaskTimeout",
     "WorkerLost",
 ]
 
@@ -218,36 +220,38 @@ def _outage_guidance(ctx: ErrorContext, *, restarted: bool) -> list[str]:
     ]
 
 
-class SchedulerConnectionLost(ResilientDaskError, FutureCancelledError):
-    """A future was cancelled because the connection to the scheduler dropped."""
+class _CancelledError(ResilientDaskError, FutureCancelledError):
+    """A typed cancellation that is also distributed's FutureCancelledError."""
 
-    summary = "The client lost its connection to the scheduler; its futures were cancelled."
+    #: The cancellation reason distributed gives for this situation.
+    reason_code: ClassVar[str] = "unknown"
 
     def __init__(self, context: ErrorContext | None = None, message: str | None = None) -> None:
         ctx = context or ErrorContext()
         key = ctx.keys[0] if ctx.keys else None
-        FutureCancelledError.__init__(self, key, "scheduler-connection-lost", message)  # type: ignore[arg-type]
+        FutureCancelledError.__init__(self, key, self.reason_code, message)  # type: ignore[arg-type]
         self._init_resilient(ctx, message)
         Exception.__init__(self, self.headline())
-
-    def _guidance(self) -> list[str]:
-        return _outage_guidance(self.context, restarted=False)
 
     __str__ = ResilientDaskError.__str__
     __reduce__ = ResilientDaskError.__reduce__
 
 
-class SchedulerRestarted(ResilientDaskError, FutureCancelledError):
+class SchedulerConnectionLost(_CancelledError):
+    """A future was cancelled because the connection to the scheduler dropped."""
+
+    summary = "The client lost its connection to the scheduler; its futures were cancelled."
+    reason_code = "scheduler-connection-lost"
+
+    def _guidance(self) -> list[str]:
+        return _outage_guidance(self.context, restarted=False)
+
+
+class SchedulerRestarted(_CancelledError):
     """A future was cancelled because the scheduler was restarted (``Client.restart``)."""
 
     summary = "The scheduler was restarted (Client.restart()); its futures were cancelled."
-
-    def __init__(self, context: ErrorContext | None = None, message: str | None = None) -> None:
-        ctx = context or ErrorContext()
-        key = ctx.keys[0] if ctx.keys else None
-        FutureCancelledError.__init__(self, key, "scheduler-restart", message)  # type: ignore[arg-type]
-        self._init_resilient(ctx, message)
-        Exception.__init__(self, self.headline())
+    reason_code = "scheduler-restart"
 
     def _guidance(self) -> list[str]:
         return [
@@ -256,9 +260,6 @@ class SchedulerRestarted(ResilientDaskError, FutureCancelledError):
             "If restart() was called to recover from stuck or leaking workers, consider "
             "Client.restart_workers([...]) which keeps other workers' data.",
         ]
-
-    __str__ = ResilientDaskError.__str__
-    __reduce__ = ResilientDaskError.__reduce__
 
 
 class SchedulerUnresponsive(ResilientDaskError, TimeoutError):
@@ -386,4 +387,36 @@ class NestedFutureError(ResilientDaskError, TypeError):
             "Or, inside the task, use `with worker_client() as c:` and return "
             "c.gather(futures) (values), not the futures themselves.",
             "Run `resilient-dask lint` on your code: rule RD001 finds this pattern.",
+        ]
+
+
+class TaskTimeout(ResilientDaskError, TimeoutError):
+    """A task ran longer than the watchdog's ``task_timeout`` (``rc.watch_workers``)."""
+
+    summary = "A task ran longer than task_timeout; the watchdog stopped it."
+
+    def _extra_lines(self) -> list[str]:
+        ctx = self.context
+        lines = []
+        limit, ran = ctx.detail("task_timeout"), ctx.detail("ran_for")
+        if limit is not None:
+            ran_text = f" (it had run {ran:.1f} s)" if ran is not None else ""
+            lines.append(f"  timeout:    task_timeout={limit:g} s{ran_text}")
+        worker = ctx.detail("worker")
+        if worker:
+            what = (
+                "restarted through its nanny"
+                if ctx.detail("restarted")
+                else "not restarted (no nanny, or its restart budget is used up)"
+            )
+            lines.append(f"  worker:     {worker} ({what})")
+        return lines
+
+    def _guidance(self) -> list[str]:
+        return [
+            "If the task legitimately runs this long, raise task_timeout in "
+            "rc.watch_workers(..., task_timeout=...).",
+            "Otherwise find out where it hangs: rc.explain(key) for its timeline, the "
+            "worker's log, and a stack dump of a worker running it (py-spy dump --pid ...).",
+            "The task was released on the scheduler; submit it again once it is fixed.",
         ]
