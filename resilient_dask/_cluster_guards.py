@@ -28,7 +28,7 @@ from resilient_dask import _compat, _scheduler_probe, pins
 from resilient_dask._events import emit
 from resilient_dask._guard import RetryingGuard
 from resilient_dask._state_machine import ConnectionState
-from resilient_dask.errors import WorkerLost
+from resilient_dask.errors import ErrorContext, TaskTimeout, WorkerLost
 from resilient_dask.forensics import TaskStory
 from resilient_dask.watchdog import Decision, WatchdogPolicy, WorkerSnapshot, WorkerWatch
 
@@ -305,6 +305,7 @@ class ClusterGuards:
         *,
         poll_interval: str | float | None = None,
         restart_timeout: str | float = "60s",
+        task_timeout: str | float | None = None,
     ) -> WorkerWatch:
         """Restart workers whose heartbeats stopped for ``stale_after``, through their nanny.
 
@@ -313,12 +314,18 @@ class ClusterGuards:
         ``watchdog.*`` event. Returns a handle with ``.events`` and ``.stop()`` (also a
         context manager). The scheduler is polled every ``poll_interval`` (default:
         ``stale_after / 4``, at most 1 s).
+
+        With ``task_timeout``, a task of this client running longer than that fails with
+        :class:`~resilient_dask.errors.TaskTimeout`, is released on the scheduler, and its
+        worker is restarted (within the same budget; workers without a nanny are only
+        reported). Durations come from the workers' heartbeats (about every second).
         """
         policy = WatchdogPolicy(
             _seconds("stale_after", stale_after),
             restart=restart,
             max_restarts=max_restarts,
             window=_seconds("window", window),
+            task_timeout=_seconds("task_timeout", task_timeout) if task_timeout else None,
         )
         interval = (
             _seconds("poll_interval", poll_interval)
@@ -361,11 +368,46 @@ class ClusterGuards:
                 )
                 for addr, meta in info.get("workers", {}).items()
             ]
-            for decision in watch.policy.observe(time.monotonic(), snapshots):
+            decisions = watch.policy.observe(time.monotonic(), snapshots)
+            if watch.policy.task_timeout is not None:
+                with contextlib.suppress(Exception):
+                    executing = await asyncio.wait_for(
+                        self._rd_on_scheduler(_scheduler_probe.executing_tasks), 5.0
+                    )
+                    decisions += watch.policy.observe_tasks(
+                        time.monotonic(), snapshots, executing
+                    )
+            for decision in decisions:
                 watch.record_decision(decision)
+                if decision.tasks:
+                    self._rd_fail_overdue(watch, decision)
                 if decision.action == "restart":
                     self._rd_background(self._rd_restart_worker(watch, decision, timeout))
             await asyncio.sleep(interval)
+
+    def _rd_fail_overdue(self, watch: WorkerWatch, decision: Decision) -> None:
+        """Fail this client's overdue futures with TaskTimeout and release their tasks."""
+        states = _compat.client_states(self)  # type: ignore[arg-type]
+        limit = watch.policy.task_timeout
+        for key, ran in decision.tasks:
+            state = states.get(key)
+            if state is None:
+                continue  # not one of ours: the restart reschedules it
+            ctx = ErrorContext(
+                scheduler=self._rd_address(),  # type: ignore[attr-defined]
+                keys=(str(key),),
+                happened_at=time.time(),
+                state=self.connection.state.name,  # type: ignore[attr-defined]
+                details=(
+                    ("task_timeout", limit),
+                    ("ran_for", ran),
+                    ("worker", decision.worker),
+                    ("restarted", decision.action == "restart"),
+                ),
+            )
+            message = f"Task {str(key)!r} ran longer than task_timeout={limit:g} s and was stopped."
+            self._rd_release_on_scheduler([key])  # type: ignore[attr-defined]
+            _compat.error_state(state, TaskTimeout(ctx, message))
 
     async def _rd_restart_worker(
         self, watch: WorkerWatch, decision: Decision, timeout: float

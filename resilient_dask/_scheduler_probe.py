@@ -11,7 +11,7 @@ import time
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-__all__ = ["collect_task_facts"]
+__all__ = ["collect_task_facts", "executing_tasks"]
 
 
 def _steps(transitions: Iterable[Sequence[Any]], key: Any, events: Any) -> list[dict[str, Any]]:
@@ -79,3 +79,16 @@ def collect_task_facts(
             "complete": bool(steps) and steps[0]["start"] == "released",
         }
     return out
+
+
+def executing_tasks(dask_scheduler: Any = None) -> dict[str, dict[Any, float]]:
+    """Run on the scheduler: for each worker, the tasks it runs and for how long (seconds).
+
+    Upstream: workers report ``executing={key: seconds since the task started}`` with
+    each heartbeat; the scheduler keeps it as ``WorkerState.executing``
+    (``TaskState`` → seconds).
+    """
+    return {
+        address: {ts.key: float(duration) for ts, duration in ws.executing.items()}
+        for address, ws in dask_scheduler.workers.items()
+    }

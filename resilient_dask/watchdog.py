@@ -12,7 +12,10 @@ decides without any I/O:
   within a budget of ``max_restarts`` per ``window`` per worker (counted by
   nanny, which keeps its address across restarts); past the budget: reported;
 * a stale worker without a nanny is reported and never killed;
-* with ``restart=False`` stale workers are only reported.
+* with ``restart=False`` stale workers are only reported;
+* with ``task_timeout``, a worker running one task for longer than that is
+  treated the same way (restart within the budget, else reported), and the
+  client fails that task's future with :class:`~resilient_dask.errors.TaskTimeout`.
 
 Each decision is a structlog event (``watchdog.*``) and is kept in
 ``handle.events``.
@@ -23,7 +26,7 @@ from __future__ import annotations
 import collections
 import dataclasses
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Literal
 
 from resilient_dask._events import emit
@@ -62,6 +65,10 @@ class Decision:
     silent_for: float
     #: Restarts of this worker (by nanny) in the current window, this one included.
     restarts_in_window: int
+    #: Why: "stale" (heartbeats stopped) or "task_timeout".
+    reason: str = "stale"
+    #: For "task_timeout": the overdue tasks and how long each had run.
+    tasks: tuple[tuple[Any, float], ...] = ()
 
     @property
     def event(self) -> str:
@@ -85,16 +92,26 @@ class WatchdogPolicy:
     """
 
     def __init__(
-        self, stale_after: float, *, restart: bool = True, max_restarts: int = 3, window: float
+        self,
+        stale_after: float,
+        *,
+        restart: bool = True,
+        max_restarts: int = 3,
+        window: float,
+        task_timeout: float | None = None,
     ) -> None:
         if stale_after <= 0 or window <= 0:
             raise ValueError("stale_after and window must be positive durations")
+        if task_timeout is not None and task_timeout <= 0:
+            raise ValueError(f"task_timeout must be a positive duration, got {task_timeout!r}")
         if max_restarts < 0:
             raise ValueError(f"max_restarts must be >= 0, got {max_restarts!r}")
         self.stale_after = stale_after
         self.restart = restart
         self.max_restarts = max_restarts
         self.window = window
+        self.task_timeout = task_timeout
+        self._timed_out: set[str] = set()
         self._tracks: dict[str, _Track] = {}
         self._restarts: dict[str, collections.deque[float]] = collections.defaultdict(
             collections.deque
@@ -117,6 +134,32 @@ class WatchdogPolicy:
             decisions.append(self._decide(now, worker, silent))
         for address in set(self._tracks) - seen:
             del self._tracks[address]
+        self._timed_out &= seen
+        return decisions
+
+    def observe_tasks(
+        self,
+        now: float,
+        workers: Iterable[WorkerSnapshot],
+        executing: Mapping[str, Mapping[Any, float]],
+    ) -> list[Decision]:
+        """Feed what each worker is running (key → seconds); decide about overdue tasks.
+
+        One decision per worker until it is replaced (a restarted worker has a new address).
+        """
+        if self.task_timeout is None:
+            return []
+        decisions = []
+        for worker in workers:
+            running = executing.get(worker.address, {})
+            overdue = tuple(
+                (key, round(ran, 3)) for key, ran in running.items() if ran >= self.task_timeout
+            )
+            if not overdue or worker.address in self._timed_out:
+                continue
+            self._timed_out.add(worker.address)
+            decision = self._decide(now, worker, 0.0)
+            decisions.append(dataclasses.replace(decision, reason="task_timeout", tasks=overdue))
         return decisions
 
     def _decide(self, now: float, worker: WorkerSnapshot, silent: float) -> Decision:
@@ -183,6 +226,8 @@ class WorkerWatch:
             silent_for=decision.silent_for,
             restarts_in_window=decision.restarts_in_window,
             max_restarts=self.policy.max_restarts,
+            reason=decision.reason,
+            tasks=[(str(key), ran) for key, ran in decision.tasks],
         )
 
     def __enter__(self) -> WorkerWatch:

@@ -25,6 +25,7 @@ from resilient_dask.errors import (
     SchedulerConnectionLost,
     SchedulerRestarted,
     SchedulerUnresponsive,
+    TaskTimeout,
     WorkerLost,
 )
 
@@ -41,6 +42,7 @@ ALL_ERRORS: list[ErrorClass] = [
     LineageUnavailable,
     ResubmissionFailed,
     NestedFutureError,
+    TaskTimeout,
 ]
 
 SCHEDULER = "tcp://10.0.0.5:8786"
@@ -104,6 +106,7 @@ def test_all_errors_lists_every_error_class_of_the_module() -> None:
     ("cls", "base"),
     [
         (SchedulerConnectionLost, FutureCancelledError),
+        (TaskTimeout, TimeoutError),
         (SchedulerConnectionLost, concurrent.futures.CancelledError),
         (SchedulerRestarted, FutureCancelledError),
         (SchedulerRestarted, concurrent.futures.CancelledError),

@@ -10,6 +10,7 @@ from collections.abc import Callable
 import pytest
 
 from resilient_dask import ResilientClient
+from resilient_dask.errors import TaskTimeout
 from resilient_dask.testing import SubprocessCluster, capture_events, poll_for
 from resilient_dask.watchdog import WatchdogPolicy, WorkerSnapshot
 
@@ -24,6 +25,15 @@ def block_loop_first_time(flag: str, x: int) -> int:
         pathlib.Path(flag).touch()
         sum(range(10**11))  # minutes of C code that never releases the GIL
     return 2 * x
+
+
+def double(x: int) -> int:
+    return 2 * x
+
+
+def sleep_long() -> None:
+    """Hang in a thread while the worker's event loop stays alive (heartbeats go on)."""
+    time.sleep(600)
 
 
 def block_loop_always() -> int:
@@ -81,6 +91,17 @@ def test_policy_with_restart_false_only_reports() -> None:
     policy = WatchdogPolicy(1.0, restart=False, window=60)
     policy.observe(0.0, [worker("w1", 1.0)])
     assert [d.action for d in policy.observe(2.0, [worker("w1", 1.0)])] == ["stale"]
+
+
+def test_policy_task_timeout_decides_once_per_worker() -> None:
+    """A task running past task_timeout leads to one restart decision naming it."""
+    policy = WatchdogPolicy(30.0, window=600, task_timeout=2.0)
+    w1 = worker("w1", 1.0)
+    assert policy.observe_tasks(0.0, [w1], {"w1": {"k": 1.5}}) == []
+    [decision] = policy.observe_tasks(1.0, [w1], {"w1": {"k": 2.5, "other": 0.1}})
+    assert (decision.action, decision.reason) == ("restart", "task_timeout")
+    assert decision.tasks == (("k", 2.5),)
+    assert policy.observe_tasks(2.0, [w1], {"w1": {"k": 3.5}}) == []
 
 
 def test_bad_durations_raise_value_error(rc: ResilientClient) -> None:
@@ -155,3 +176,26 @@ def test_budget_stops_a_restart_loop(
             assert exhausted["restarts_in_window"] == 1 and exhausted["max_restarts"] == 1
             assert cluster.workers[0].alive
             assert future.status == "pending"
+
+
+def test_task_timeout_fails_the_future_and_restarts_the_worker(
+    cluster: SubprocessCluster, rc: ResilientClient
+) -> None:
+    """A task past task_timeout raises TaskTimeout naming it; its worker restarts; work goes on."""
+    with rc.watch_workers(stale_after=30, task_timeout=2) as watch:
+        future = rc.submit(sleep_long)
+        started = time.monotonic()
+        with pytest.raises(TaskTimeout) as info:
+            future.result(timeout=30)
+        assert time.monotonic() - started < 2 + 4
+        err = info.value
+        assert isinstance(err, TimeoutError) and err.keys == (str(future.key),)
+        assert f"Task {str(future.key)!r} ran longer than task_timeout=2 s" in str(err)
+        poll_for(
+            lambda: any(e["event"] == "watchdog.restarted" for e in watch.events),
+            30,
+            message="worker restarted",
+        )
+        [decision] = [e for e in watch.events if e["event"] == "watchdog.restart"]
+        assert decision["reason"] == "task_timeout" and decision["tasks"][0][0] == str(future.key)
+        assert rc.submit(double, 4, pure=False).result(timeout=30) == 8
