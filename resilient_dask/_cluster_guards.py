@@ -43,6 +43,8 @@ cloudpickle.register_pickle_by_value(_scheduler_probe)
 
 #: How many captured stories a client keeps (oldest dropped first).
 STORIES_KEPT = 1000
+#: Past this many remembered retry= tasks, those released or finished are forgotten.
+RETRIES_PRUNED_AT = 1000
 #: How long capturing a story may delay delivering a task's error.
 STORY_TIMEOUT = 5.0
 
@@ -128,7 +130,7 @@ class ClusterGuards:
             def resubmit() -> Any:
                 return parent.submit(func, *args, **options)  # type: ignore[attr-defined]
 
-            self._rd_guards().retries[future.key] = _RetryEntry(retry, resubmit)
+            self._rd_track_retry(future, _RetryEntry(retry, resubmit))
         return future
 
     def compute(
@@ -154,8 +156,19 @@ class ClusterGuards:
                 def resubmit(collection: Any = collection) -> Any:
                     return parent.compute(collection, *args, **kwargs)  # type: ignore[attr-defined]
 
-                self._rd_guards().retries[future.key] = _RetryEntry(retry, resubmit)
+                self._rd_track_retry(future, _RetryEntry(retry, resubmit))
         return result
+
+    def _rd_track_retry(self, future: Future[Any], entry: _RetryEntry) -> None:
+        """Remember how to resubmit ``future``'s task (forgotten once it is released or done)."""
+        retries = self._rd_guards().retries
+        if len(retries) >= RETRIES_PRUNED_AT:
+            states = _compat.client_states(self)  # type: ignore[arg-type]
+            for key in list(retries):
+                state = states.get(key)
+                if state is None or state.status != "pending":
+                    retries.pop(key, None)
+        retries[future.key] = entry
 
     def _rd_maybe_retry(self, key: Any, exception: Any, deliver: Callable[..., None]) -> bool:
         """Resubmit ``key`` if it was submitted with ``retry=`` and the policy allows."""
