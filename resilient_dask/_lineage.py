@@ -265,3 +265,41 @@ def plan_replay(
 
 def _first_key(recipe: Recipe, default: Key) -> Key:
     return recipe.keys[0] if type(recipe) is GraphRecipe else default
+
+
+@dataclasses.dataclass
+class Batch:
+    """Recipes sent together: one recipe, or the CallRecipes of one map() call."""
+
+    recipes: list[Recipe]
+    keys: list[Key]
+
+    def takes(self, recipe: Recipe) -> bool:
+        """Whether ``recipe`` comes from the same map() call as this batch."""
+        first = self.recipes[0]
+        return (
+            type(recipe) is CallRecipe
+            and type(first) is CallRecipe
+            and recipe.options is first.options
+            and recipe.kwargs is first.kwargs
+            and recipe.func is first.func
+        )
+
+
+def send_order(plan: ReplayPlan, store: LineageStore) -> list[Batch]:
+    """The plan's steps in the order their futures were first made, batched per map() call.
+
+    A future can only depend on futures that existed before it, so creation order
+    (the store's insertion order) is a dependency order; sending the items of one
+    map() call as one graph costs the scheduler what the original call cost.
+    """
+    position = {key: i for i, key in enumerate(store.recipes)}
+    steps = sorted(plan.steps, key=lambda step: position.get(step[1][0], -1))
+    batches: list[Batch] = []
+    for recipe, keys in steps:
+        if batches and batches[-1].takes(recipe):
+            batches[-1].recipes.append(recipe)
+            batches[-1].keys.extend(keys)
+        else:
+            batches.append(Batch([recipe], list(keys)))
+    return batches

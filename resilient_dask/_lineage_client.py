@@ -25,13 +25,14 @@ from resilient_dask._events import emit
 from resilient_dask._lineage import (
     OPTED_OUT,
     SCATTERED,
+    Batch,
     CallRecipe,
     GraphRecipe,
     LineageStore,
-    Recipe,
     ScatterRecipe,
     plan_replay,
     restore_futures,
+    send_order,
     strip_futures,
 )
 from resilient_dask._state_machine import ConnectionState
@@ -216,26 +217,23 @@ class Lineage:
             return report
         plan = plan_replay(lost, store, _compat.graph_dependencies)
         made: list[Any] = []  # temporary Futures that keep replayed dependencies alive
-        for recipe, step_keys in plan.steps:
+        for batch in send_order(plan, store):
             if generation != self._rd_replay_generation or not self._rd_still_connected():
                 return report  # another outage: the next reconnect replays what is parked
             try:
-                made.append(await self._rd_send(recipe, step_keys[0]))
-            except Exception as exc:
-                for key in step_keys:
+                made.append(await self._rd_send(batch))
+            except Exception as exc:  # reported per key, and raised by the futures
+                for key in batch.keys:
                     report.failed[key] = repr(exc)
                     state = self._rd_parked.pop(key, None)
                     if state is not None:
                         _compat.error_state(state, self._rd_resubmission_failed([key], repr(exc)))
                 continue
-            states = _compat.client_states(self)  # type: ignore[arg-type]
-            for key in step_keys:
+            for key in batch.keys:
                 state = self._rd_parked.pop(key, None)
                 if state is not None:
                     _compat.register_state(self, key, state)  # type: ignore[arg-type]
-                    report.replayed.append(key)
-                elif key not in states:
-                    report.replayed.append(key)
+                report.replayed.append(key)
         for key, reason in plan.skipped.items():
             state = self._rd_parked.pop(key, None)
             report.skipped[key] = reason
@@ -245,25 +243,35 @@ class Lineage:
         self._rd_replay_finished(report, automatic)
         return report
 
-    async def _rd_send(self, recipe: Recipe, key: Any) -> Any:
-        """Send one recipe again, under its original key(s)."""
+    async def _rd_send(self, batch: Batch) -> Any:
+        """Send one batch of recipes again, under the original keys."""
         client = cast(Client, self)
+        recipe = batch.recipes[0]
         self._rd_replaying = True
         try:
             if type(recipe) is CallRecipe:
                 options = dict(recipe.options)
                 annotations = options.pop("annotations", None) or {}
-                args = restore_futures(recipe.args, self._rd_future)
                 kwargs = restore_futures(recipe.kwargs, self._rd_future)
                 with annotate(**annotations):
-                    return Client.submit(client, recipe.func, *args, key=key, **options, **kwargs)
+                    if len(batch.recipes) == 1:
+                        args = restore_futures(recipe.args, self._rd_future)
+                        return Client.submit(
+                            client, recipe.func, *args, key=batch.keys[0], **options, **kwargs
+                        )
+                    rows = [restore_futures(r.args, self._rd_future) for r in batch.recipes]  # type: ignore[union-attr]
+                    return Client.map(
+                        client, recipe.func, *zip(*rows, strict=True), key=batch.keys,
+                        **options, **kwargs,
+                    )  # fmt: skip
             if type(recipe) is GraphRecipe:
                 with annotate(**recipe.annotations):
                     return _compat.send_graph(client, recipe.expr, recipe.keys, recipe.call)
             assert type(recipe) is ScatterRecipe
             scattered = Client.scatter(
-                client, {key: recipe.value}, hash=False, asynchronous=True, **recipe.options
-            )
+                client, {batch.keys[0]: recipe.value}, hash=False, asynchronous=True,
+                **recipe.options,
+            )  # fmt: skip
             return await scattered
         finally:
             self._rd_replaying = False

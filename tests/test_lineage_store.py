@@ -17,6 +17,7 @@ from resilient_dask._lineage import (
     ScatterRecipe,
     plan_replay,
     restore_futures,
+    send_order,
     strip_futures,
 )
 
@@ -131,3 +132,16 @@ def test_store_accounting_returns_to_empty(n: int) -> None:
     for i in range(n):
         store.release(f"k{i}")
     assert len(store) == 0 and not store.needed and not store.released
+
+
+def test_send_order_follows_creation_and_batches_one_map_call() -> None:
+    """Steps go out in creation order; consecutive items of one map() call form one batch."""
+    store = LineageStore()
+    shared_options: dict[str, Any] = {}
+    shared_kwargs: dict[str, Any] = {}
+    store.add("m-0", CallRecipe(len, ("a",), shared_kwargs, shared_options, ()))
+    store.add("m-1", CallRecipe(len, ("b",), shared_kwargs, shared_options, ()))
+    store.add("after", call("m-1"))
+    plan = plan_replay(["after", "m-1", "m-0"], store, no_graph_deps)
+    batches = send_order(plan, store)
+    assert [b.keys for b in batches] == [["m-0", "m-1"], ["after"]]
