@@ -129,6 +129,12 @@ def test_blocked_worker_is_restarted_and_the_future_returns(
         )
         decided_after = time.monotonic() - blocked_at
         assert future.result(timeout=60) == 42
+        # The restart RPC answers once the new worker is registered, maybe after the value.
+        poll_for(
+            lambda: any(e["event"] == "watchdog.restarted" for e in watch.events),
+            30,
+            message="restart finished",
+        )
     assert decided_after <= STALE + 3.0, f"restart decided {decided_after:.1f} s after blocking"
     names = [e["event"] for e in events]
     assert names.index("watchdog.restart") < names.index("watchdog.restarted")
