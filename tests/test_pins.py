@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -49,6 +50,7 @@ def test_adaptive_retires_unpinned_workers_and_keeps_pinned_until_exit(
         workers = sorted(rc.scheduler_info()["workers"])
         pinned = workers[0]
         with rc.pin_workers([pinned], reason="holds a model", lease=2) as pin:
+            pinned_at = time.monotonic()
             assert pin.workers == [pinned]
             local_three.adapt(minimum=0, maximum=3, interval="100ms", wait_count=2)
             poll_for(
@@ -56,8 +58,9 @@ def test_adaptive_retires_unpinned_workers_and_keeps_pinned_until_exit(
                 30,
                 message="unpinned workers retired",
             )
-            # The pin outlives several lease periods while the block runs (it is renewed).
-            poll_for(lambda: rc.run_on_scheduler(pins.list_pins)[0]["expires_in"] > 1.5, 10)
+            # The pin outlives three lease periods while the block runs (it is renewed).
+            poll_for(lambda: time.monotonic() - pinned_at > 3 * 2, 10, message="3 leases")
+            assert [p["reason"] for p in rc.run_on_scheduler(pins.list_pins)] == ["holds a model"]
             assert rc.run_on_scheduler(closable) == []
             assert sorted(rc.scheduler_info()["workers"]) == [pinned]
         poll_for(lambda: not rc.scheduler_info()["workers"], 30, message="pinned worker retired")
