@@ -24,6 +24,7 @@ __all__ = [
     "SchedulerConnectionLost",
     "SchedulerRestarted",
     "SchedulerUnresponsive",
+    "TaskTimeout",
     "Transition",
     "WorkerLost",
     "__version__",
@@ -42,6 +43,7 @@ _LAZY = {
     "SchedulerConnectionLost": "resilient_dask.errors",
     "SchedulerRestarted": "resilient_dask.errors",
     "SchedulerUnresponsive": "resilient_dask.errors",
+    "TaskTimeout": "resilient_dask.errors",
     "WorkerLost": "resilient_dask.errors",
 }
 
@@ -57,6 +59,7 @@ if TYPE_CHECKING:
         SchedulerConnectionLost,
         SchedulerRestarted,
         SchedulerUnresponsive,
+        TaskTimeout,
         WorkerLost,
     )
 
