@@ -38,6 +38,7 @@ typecheck: $(VENV)/.installed-test
 bench: $(VENV)/.installed-test
 	$(BIN)/python benchmarks/client_overhead.py --runs 5 --write docs/benchmarks-client.md
 	$(BIN)/python benchmarks/lint_throughput.py --runs 7 --write docs/benchmarks-lint.md
+	$(BIN)/python benchmarks/lineage.py --runs 3 --overhead-runs 5 --write docs/benchmarks-lineage.md
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache

@@ -48,9 +48,10 @@ def overhead(runs: int, n: int) -> tuple[float, float]:
         try:
             map_gather(plain, 1_000), map_gather(resilient, 1_000)
             p, r = [], []
-            for _ in range(runs):
-                p.append(map_gather(plain, n))
-                r.append(map_gather(resilient, n))
+            for run in range(runs):  # alternate who goes first, to cancel warm-up effects
+                pair = [(plain, p), (resilient, r)]
+                for client, times in pair if run % 2 == 0 else pair[::-1]:
+                    times.append(map_gather(client, n))
             return statistics.median(p), statistics.median(r)
         finally:
             resilient.close()
@@ -106,9 +107,10 @@ def replay_ratio(runs: int, n: int) -> tuple[float, float]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--overhead-runs", type=int, default=5, help="runs of (a)")
     parser.add_argument("--write", metavar="PATH")
     args = parser.parse_args(argv)
-    plain, resilient = overhead(args.runs, 20_000)
+    plain, resilient = overhead(args.overhead_runs, 20_000)
     print(f"(a) {plain:.2f} s vs {resilient:.2f} s", flush=True)
     per_recipe = bytes_per_recipe(20_000)
     print(f"(b) {per_recipe:.0f} B", flush=True)
@@ -120,7 +122,8 @@ def main(argv: list[str] | None = None) -> int:
             "# Benchmark: lineage replay",
             "",
             f"CPython {platform.python_version()}, {platform.system()} {platform.machine()}, "
-            f"2 CPUs; medians of {args.runs} runs.",
+            f"2 CPUs; medians of {args.overhead_runs} runs for (a) (alternating which client "
+            f"goes first), {args.runs} for (c).",
             "",
             "```console",
             f"$ {command.strip()}",
