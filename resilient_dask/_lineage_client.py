@@ -215,11 +215,33 @@ class Lineage:
                 self._rd_fail_parked(lost, report)
                 self._rd_replay_finished(report, automatic)
             return report
-        plan = plan_replay(lost, store, _compat.graph_dependencies)
         made: list[Any] = []  # temporary Futures that keep replayed dependencies alive
+        while lost:
+            if not await self._rd_replay_round(lost, store, generation, report, made):
+                return report  # another outage: the next reconnect replays what is parked
+            # Work refused for lost dependencies while this round ran was parked
+            # meanwhile: replay it too, after what it depends on.
+            tried = set(lost)
+            stuck = [k for k in self._rd_parked if k in tried]  # never expected; never hang
+            self._rd_fail_parked(stuck, report, "it could not be scheduled for replay")
+            lost = list(self._rd_parked) if automatic else []
+        del made
+        self._rd_replay_finished(report, automatic)
+        return report
+
+    async def _rd_replay_round(
+        self,
+        lost: list[Any],
+        store: LineageStore,
+        generation: int,
+        report: ReplayReport,
+        made: list[Any],
+    ) -> bool:
+        """Replay the recipes of ``lost``; False if another outage interrupted it."""
+        plan = plan_replay(lost, store, _compat.graph_dependencies)
         for batch in send_order(plan, store):
             if generation != self._rd_replay_generation or not self._rd_still_connected():
-                return report  # another outage: the next reconnect replays what is parked
+                return False
             try:
                 made.append(await self._rd_send(batch))
             except Exception as exc:  # reported per key, and raised by the futures
@@ -239,9 +261,7 @@ class Lineage:
             report.skipped[key] = reason
             if state is not None:
                 _compat.error_state(state, self._rd_unavailable(key, reason))
-        del made
-        self._rd_replay_finished(report, automatic)
-        return report
+        return True
 
     async def _rd_send(self, batch: Batch) -> Any:
         """Send one batch of recipes again, under the original keys."""
@@ -314,9 +334,11 @@ class Lineage:
             self._rd_machine.resubmission_finished(f"lineage replayed: {report}")  # type: ignore[attr-defined]
         )
 
-    def _rd_fail_parked(self, keys: Iterable[Any], report: ReplayReport) -> None:
+    def _rd_fail_parked(
+        self, keys: Iterable[Any], report: ReplayReport, reason: str | None = None
+    ) -> None:
         timeout = self.options.resubmit_timeout  # type: ignore[attr-defined]
-        reason = f"no worker joined the scheduler within resubmit_timeout={timeout:g} s"
+        reason = reason or f"no worker joined the scheduler within resubmit_timeout={timeout:g} s"
         for key in list(keys):
             state = self._rd_parked.pop(key, None)
             report.failed[key] = reason

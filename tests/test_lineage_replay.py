@@ -249,3 +249,20 @@ def test_recipes_evicted_at_lineage_limit_raise_saying_so(
         with pytest.raises(LineageUnavailable, match="lineage_limit"):
             evicted.result(timeout=60)
     assert rc.gather(futures[2:]) == [4, 5, 6]
+
+
+def test_work_submitted_during_the_outage_runs_after_replay(
+    cluster: SubprocessCluster, make_client: Callable[..., ResilientClient]
+) -> None:
+    """Submits and computes made while reconnecting, on futures being replayed, get values."""
+    rc = make_client(cluster.scheduler_address, resubmit=True)
+    base = rc.map(inc, list(range(10)))
+    x = rc.persist(da.arange(20, chunks=5))
+    wait([*base, x])
+    cluster.kill_scheduler()
+    rc.connection.wait_for(S.RECONNECTING, timeout=30)
+    later = rc.submit(sum, base)  # depends on futures that are being kept for replay
+    total = rc.compute(x.sum())
+    cluster.restart_scheduler(respawn_workers=True)
+    assert later.result(timeout=60) == sum(range(1, 11))
+    assert total.result(timeout=60) == sum(range(20))
