@@ -22,6 +22,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any, overload
 
 from distributed import Client, Future
+from distributed.client import FutureCancelledError
 from distributed.comm.core import CommClosedError
 
 from resilient_dask import _compat
@@ -481,6 +482,11 @@ class ResilientClient(ClusterGuards, Lineage, _compat.ClientHooks, Client):
         """
         self._rd_address()  # remember it for the events and errors that follow
         if self._rd_machine.state is not ConnectionState.RECONNECTING:
+            # Closed by the user: futures kept for replay are cancelled like the rest
+            # (upstream cancels the states it holds, with no reason).
+            for key, state in self._rd_parked.items():
+                _compat.cancel_state(state, FutureCancelledError(key, None, "client closed"))
+            self._rd_parked.clear()
             return
         states = {**self._rd_parked, **_compat.client_states(self)}
         self._rd_parked.clear()

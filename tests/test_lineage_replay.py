@@ -266,3 +266,17 @@ def test_work_submitted_during_the_outage_runs_after_replay(
     cluster.restart_scheduler(respawn_workers=True)
     assert later.result(timeout=60) == sum(range(1, 11))
     assert total.result(timeout=60) == sum(range(20))
+
+
+def test_closing_while_futures_wait_for_replay_cancels_them(
+    cluster: SubprocessCluster, make_client: Callable[..., ResilientClient]
+) -> None:
+    """close() during an outage cancels the futures kept for replay instead of leaving them."""
+    rc = make_client(cluster.scheduler_address, resubmit=True)
+    future = rc.submit(inc, 1)
+    assert future.result(timeout=30) == 2
+    cluster.kill_scheduler()
+    cluster.restart_scheduler()  # no worker: the replay waits
+    rc.connection.wait_for(S.RESUBMITTING, timeout=60)
+    rc.close()
+    assert future.status == "cancelled"
