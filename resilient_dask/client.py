@@ -34,7 +34,7 @@ from resilient_dask._lineage_client import Lineage
 from resilient_dask._nested import nested_future_error
 from resilient_dask._serialization import unpicklable_argument_error
 from resilient_dask._state_machine import ConnectionState, ConnectionStateMachine
-from resilient_dask._translate import IncidentLog, Situation, translate
+from resilient_dask._translate import Incident, IncidentLog, Situation, translate
 from resilient_dask.connection import Connection, ConnectionCallback, Subscription
 from resilient_dask.errors import (
     ErrorContext,
@@ -266,8 +266,9 @@ class ResilientClient(ClusterGuards, Lineage, _compat.ClientHooks, Client):
         except BaseException as exc:
             if not needs_translation(exc):
                 raise
-            typed = self.translate_error(exc, _involved_keys(func, args))
-            self._rd_decorate_error(typed, _involved_keys(func, args))
+            keys = _involved_keys(func, args)
+            typed = self.translate_error(exc, keys)
+            self._rd_decorate_error(typed, keys)
             if typed is exc:
                 raise
             raise typed.with_traceback(None) from (
@@ -373,8 +374,7 @@ class ResilientClient(ClusterGuards, Lineage, _compat.ClientHooks, Client):
             self._rd_park(states, lambda key: incident.error([key]))
             what = "kept for replay" if self._rd_auto_replay else "cancelled (rc.resubmit())"
         else:
-            for key, state in states.items():
-                _compat.cancel_state(state, incident.error([key]))
+            _cancel_with(states, incident)
             what = "cancelled"
         states.clear()
         self._rd_publish(
@@ -397,8 +397,7 @@ class ResilientClient(ClusterGuards, Lineage, _compat.ClientHooks, Client):
         incident = self._rd_incidents.record(
             SchedulerRestarted, states, self._rd_address(), "the scheduler was restarted"
         )
-        for key, state in states.items():
-            _compat.cancel_state(state, incident.error([key]))
+        _cancel_with(states, incident)
         states.clear()
         if self._rd_lineage is not None:  # restart() forgets every key and refcount
             self._rd_lineage.clear()
@@ -495,8 +494,7 @@ class ResilientClient(ClusterGuards, Lineage, _compat.ClientHooks, Client):
         incident = self._rd_incidents.record(
             SchedulerConnectionLost, states, self._rd_address(), "the client gave up reconnecting"
         )
-        for key, state in states.items():
-            _compat.cancel_state(state, incident.error([key]))
+        _cancel_with(states, incident)
 
     def _rd_closed(self) -> None:
         gave_up = self._rd_machine.state is ConnectionState.RECONNECTING
@@ -548,6 +546,12 @@ class ResilientClient(ClusterGuards, Lineage, _compat.ClientHooks, Client):
             connected=connected,
             gave_up=getattr(self, "_rd_gave_up", False),
         )
+
+
+def _cancel_with(states: dict[Any, Any], incident: Incident) -> None:
+    """Cancel each state with the incident's typed error for its key."""
+    for key, state in states.items():
+        _compat.cancel_state(state, incident.error([key]))
 
 
 def _name(func: Any) -> str:
