@@ -16,6 +16,9 @@ from typing import TYPE_CHECKING, Any
 
 import distributed
 from distributed.client import Future, FutureState, as_completed
+from distributed.objects import SchedulerInfo
+from distributed.scheduler import Scheduler
+from distributed.utils import sync
 
 if TYPE_CHECKING:
     from distributed import Client
@@ -263,6 +266,37 @@ class ClientHooks:
             parent(key=key, exception=error, traceback=traceback if error is exception else None)
 
         self._rd_task_erred(key, exception, deliver)  # type: ignore[attr-defined]
+
+    # Upstream: Client._repr_html_() (the notebook widget) gets its data from
+    # Client._get_scheduler_info(n_workers). With an in-process cluster scheduler, or
+    # an asynchronous client, it reads without I/O; otherwise it asks the scheduler
+    # for its identity through distributed.utils.sync with no timeout, so displaying
+    # a client whose scheduler is frozen would block the notebook forever. We ask
+    # with a bound, and only while CONNECTED; otherwise, or when the bound passes, we
+    # use the identity cached at the last answer (self._scheduler_identity, which
+    # upstream's own fallback branch and __repr__ use).
+    def _get_scheduler_info(self, n_workers: int) -> Any:
+        asks_scheduler = (
+            not isinstance(getattr(self.cluster, "scheduler", None), Scheduler)  # type: ignore[attr-defined]
+            and self._loop_runner.is_started()  # type: ignore[attr-defined]
+            and self.scheduler is not None  # type: ignore[attr-defined]
+            and not self.asynchronous  # type: ignore[attr-defined]
+        )
+        if not asks_scheduler:
+            return super()._get_scheduler_info(n_workers)  # type: ignore[misc]
+        timeout: float | None = self._rd_identity_timeout()  # type: ignore[attr-defined]
+        info: Any = self._scheduler_identity  # type: ignore[attr-defined]
+        if timeout is not None:
+            try:
+                info = sync(
+                    self.loop,  # type: ignore[attr-defined]
+                    self.scheduler.identity,  # type: ignore[attr-defined]
+                    n_workers=n_workers,
+                    callback_timeout=timeout,
+                )
+            except (OSError, TimeoutError):  # CommClosedError is an OSError
+                pass
+        return self.scheduler, SchedulerInfo(info)  # type: ignore[attr-defined]
 
     # Upstream: the "client-releases-keys" stream message (Client._send_to_scheduler,
     # ordered with "update-graph") makes the scheduler drop this client's wish for

@@ -32,6 +32,7 @@ from resilient_dask._events import emit
 from resilient_dask._guard import Guard, RetryingGuard, needs_translation
 from resilient_dask._lineage_client import Lineage
 from resilient_dask._nested import nested_future_error
+from resilient_dask._notebook import NotebookRepr
 from resilient_dask._serialization import unpicklable_argument_error
 from resilient_dask._state_machine import ConnectionState, ConnectionStateMachine
 from resilient_dask._translate import Incident, IncidentLog, Situation, translate
@@ -78,7 +79,7 @@ class ResilientFuture(Future):  # type: ignore[type-arg]
         return None
 
 
-class ResilientClient(ClusterGuards, Lineage, _compat.ClientHooks, Client):
+class ResilientClient(ClusterGuards, Lineage, NotebookRepr, _compat.ClientHooks, Client):
     """A drop-in ``distributed.Client`` that survives and explains failures.
 
     Takes every argument ``distributed.Client`` takes, plus (defaults from

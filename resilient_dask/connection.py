@@ -8,17 +8,81 @@ heartbeat latency, waiting for a state, and callbacks on every change.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import threading
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from resilient_dask._events import emit, transition_event
 from resilient_dask._state_machine import ConnectionState, ConnectionStateMachine, Transition
 
-__all__ = ["Connection", "ConnectionState", "Subscription", "Transition"]
+__all__ = ["Connection", "ConnectionState", "Outage", "Subscription", "Transition", "outages"]
 
 logger = logging.getLogger(__name__)
+
+_LABEL = {
+    ConnectionState.UNRESPONSIVE: "scheduler unresponsive",
+    ConnectionState.RECONNECTING: "connection lost",
+    ConnectionState.RESUBMITTING: "connection lost, lineage replayed",
+}
+# How bad each state is, to name an outage after the worst state it reached.
+_SEVERITY = {
+    ConnectionState.UNRESPONSIVE: 1,
+    ConnectionState.RECONNECTING: 2,
+    ConnectionState.RESUBMITTING: 3,
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class Outage:
+    """One stretch of time away from CONNECTED.
+
+    ``ended`` is None while the outage goes on; ``closed`` is True when it ended
+    with the client closing (or giving up) rather than recovering.
+    """
+
+    started: float
+    ended: float | None
+    worst: ConnectionState
+    detail: str
+    closed: bool = False
+
+    @property
+    def duration(self) -> float | None:
+        """Seconds from start to end, or None while it goes on."""
+        return None if self.ended is None else self.ended - self.started
+
+    @property
+    def description(self) -> str:
+        """What happened, in a few words."""
+        text = _LABEL[self.worst]
+        return f"{text}; client closed" if self.closed else text
+
+
+def outages(history: Sequence[Transition]) -> list[Outage]:
+    """Group connection transitions into outages, oldest first.
+
+    An outage starts when the client leaves CONNECTED for UNRESPONSIVE or
+    RECONNECTING and ends at the next return to CONNECTED, or at CLOSED.
+    """
+    found: list[Outage] = []
+    start: Transition | None = None
+    worst = ConnectionState.UNRESPONSIVE
+    for transition in history:
+        if transition.state in _SEVERITY:
+            if start is None:
+                start, worst = transition, transition.state
+            elif _SEVERITY[transition.state] > _SEVERITY[worst]:
+                worst = transition.state
+        elif start is not None:
+            closed = transition.state is ConnectionState.CLOSED
+            found.append(Outage(start.time, transition.time, worst, start.detail, closed))
+            start = None
+    if start is not None:
+        found.append(Outage(start.time, None, worst, start.detail))
+    return found
+
 
 ConnectionCallback = Callable[[ConnectionState, ConnectionState, str], Any]
 
@@ -75,6 +139,11 @@ class Connection:
         """Every transition since the client started, oldest first (a copy)."""
         with self._lock:
             return list(self._machine.history)
+
+    @property
+    def outages(self) -> list[Outage]:
+        """Every stretch of time away from CONNECTED since the client started, oldest first."""
+        return outages(self.history)
 
     @property
     def latency(self) -> float | None:

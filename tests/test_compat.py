@@ -99,12 +99,19 @@ def test_stream_handlers_route_to_the_hooked_methods(client: Client) -> None:
         ("_graph_to_futures", ["expr", "keys"]),
         ("_scatter", []),
         ("_close", ["fast"]),
+        ("_get_scheduler_info", ["n_workers"]),
     ],
 )
 def test_hooked_methods_keep_their_signatures(method: str, params: list[str]) -> None:
     """The private Client methods ClientHooks overrides exist with the parameters it passes."""
     signature = inspect.signature(getattr(Client, method))
     assert list(signature.parameters)[1 : 1 + len(params)] == params
+
+
+def test_the_widget_reads_scheduler_info_through_the_hooked_method(client: Client) -> None:
+    """Client._repr_html_ gets its data from _get_scheduler_info; the cached identity exists."""
+    assert "self._get_scheduler_info(" in inspect.getsource(Client._repr_html_)
+    assert client._scheduler_identity.get("address") == client.scheduler.address
 
 
 def test_futures_are_plain_future_objects_that_can_switch_class(client: Client) -> None:

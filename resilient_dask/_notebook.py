@@ -1,0 +1,87 @@
+"""What a notebook shows for a ResilientClient: distributed's widget plus the connection.
+
+Displaying ``rc`` in Jupyter renders distributed's client widget followed by a
+"Resilience" section: the connection state, the last heartbeat latency and the
+outage history. The outages are ``rc.connection.outages``, derived from the history of
+transitions by the pure function :func:`resilient_dask.connection.outages`.
+
+Rendering never blocks on the scheduler: while the connection is not CONNECTED,
+distributed's widget is drawn from the scheduler identity cached at the last
+answer (see ``ClientHooks._get_scheduler_info`` in ``_compat``), so displaying a
+client whose scheduler froze does not freeze the notebook.
+"""
+
+from __future__ import annotations
+
+import datetime
+import html
+from collections.abc import Sequence
+
+from resilient_dask._config import Options
+from resilient_dask._state_machine import ConnectionState, Transition
+from resilient_dask.connection import Connection, outages
+
+__all__ = ["NotebookRepr", "render_resilience_html"]
+
+
+def _clock(wall: float) -> str:
+    return datetime.datetime.fromtimestamp(wall).strftime("%H:%M:%S")
+
+
+def _seconds(value: float | None) -> str:
+    return "ongoing" if value is None else f"{value:.1f} s"
+
+
+def render_resilience_html(
+    state: ConnectionState, latency: float | None, history: Sequence[Transition]
+) -> str:
+    """The "Resilience" section of the widget, as an HTML fragment."""
+    latency_text = "no heartbeat yet" if latency is None else f"{latency * 1000:.1f} ms"
+    found = outages(history)
+    rows = "".join(
+        "<tr>"
+        f"<td>{_clock(o.started)}</td>"
+        f"<td>{_seconds(o.duration)}</td>"
+        f"<td>{html.escape(o.description)}</td>"
+        f"<td>{html.escape(o.detail)}</td>"
+        "</tr>"
+        for o in found
+    )
+    if found:
+        table = (
+            '<table style="width: 100%; text-align: left;">'
+            "<tr><th>Started</th><th>Lasted</th><th>What</th><th>Detail</th></tr>"
+            f"{rows}</table>"
+        )
+    else:
+        table = "<p>No outages since the client started.</p>"
+    return (
+        '<div class="resilient-dask" style="margin-top: 0.5em;">'
+        "<h4>Resilience</h4>"
+        '<table style="text-align: left;">'
+        f"<tr><th>Connection</th><td>{html.escape(str(state))}</td></tr>"
+        f"<tr><th>Heartbeat latency</th><td>{html.escape(latency_text)}</td></tr>"
+        f"<tr><th>Outages</th><td>{len(found)}</td></tr>"
+        "</table>"
+        f"{table}</div>"
+    )
+
+
+class NotebookRepr:
+    """Mixin of ResilientClient: distributed's widget plus the resilience section."""
+
+    connection: Connection
+    options: Options
+
+    def _rd_identity_timeout(self) -> float | None:
+        """How long the widget may wait for the scheduler: None means do not ask."""
+        if self.connection.state is not ConnectionState.CONNECTED:
+            return None
+        return self.options.heartbeat_timeout
+
+    def _repr_html_(self) -> str:
+        base: str = super()._repr_html_()  # type: ignore[misc]
+        section = render_resilience_html(
+            self.connection.state, self.connection.latency, self.connection.history
+        )
+        return base + section
