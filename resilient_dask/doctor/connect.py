@@ -1,0 +1,140 @@
+"""Connecting to a scheduler within a deadline, and saying precisely why it failed.
+
+``distributed.Client`` reports every failure to connect as "Timed out trying to
+connect", and waits past its ``timeout`` for a scheduler that accepts the TCP
+connection but never answers (one stopped with SIGSTOP). Here a plain TCP probe
+first tells a wrong host name, a closed port and a silent host apart; then the
+client gets what is left of one deadline, after which it is closed, so neither
+command ever hangs. Every failure is an :class:`Unreachable` whose message is
+one paragraph: what happened, the likely causes, what to do.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+import warnings
+from collections.abc import AsyncIterator
+from typing import Any
+
+from distributed import Client
+
+from resilient_dask.doctor.address import SchedulerAddress
+
+__all__ = ["Unreachable", "bounded", "connected_client", "tcp_probe"]
+
+#: How long closing a client may take before it is abandoned.
+CLOSE_TIMEOUT = 5.0
+
+
+class Unreachable(Exception):
+    """The scheduler could not be reached or stopped answering; ``str()`` says what to do."""
+
+
+def _lead(address: SchedulerAddress) -> str:
+    return f"Cannot reach the scheduler at {address}:"
+
+
+async def tcp_probe(address: SchedulerAddress, timeout: float) -> None:
+    """Open (and close) a TCP connection to the address; raise :class:`Unreachable` if none."""
+    try:
+        _, writer = await asyncio.wait_for(
+            asyncio.open_connection(address.host, address.port), timeout
+        )
+    except socket.gaierror as exc:
+        raise Unreachable(
+            f"{_lead(address)} the host name {address.host!r} does not resolve "
+            f"({exc.strerror or exc}). Check its spelling, and this machine's DNS or VPN."
+        ) from None
+    except ConnectionRefusedError:
+        raise Unreachable(
+            f"{_lead(address)} nothing listens on {address.host} port {address.port} "
+            "(connection refused). Check that the scheduler process (pod, job) is running "
+            f"and listens on that port (`dask scheduler --port {address.port}`), and that "
+            "this is the scheduler's address, not the dashboard's (usually port 8787)."
+        ) from None
+    except TimeoutError:
+        raise Unreachable(
+            f"{_lead(address)} no TCP answer from {address.host} port {address.port} within "
+            f"{timeout:g} s: the host is down, or a firewall (security group, VPN) drops the "
+            "connection. Check the address and the network path; --connect-timeout gives a "
+            "slow network more time."
+        ) from None
+    except OSError as exc:
+        raise Unreachable(
+            f"{_lead(address)} {exc.strerror or exc}. Check the address and the network "
+            "path from this machine to the scheduler."
+        ) from None
+    writer.close()
+    with contextlib.suppress(OSError):
+        await writer.wait_closed()
+
+
+async def _close(client: Client) -> None:
+    with contextlib.suppress(Exception, asyncio.CancelledError):
+        await asyncio.wait_for(client.close(timeout=CLOSE_TIMEOUT), CLOSE_TIMEOUT + 1)
+
+
+async def _start(client: Client) -> Client:
+    return await client  # type: ignore[no-any-return]
+
+
+@contextlib.asynccontextmanager
+async def connected_client(address: SchedulerAddress, timeout: float) -> AsyncIterator[Client]:
+    """An asynchronous ``Client`` connected within ``timeout`` seconds, closed on exit.
+
+    Raises :class:`Unreachable` when the TCP probe fails or the scheduler does
+    not complete the handshake in time.
+    """
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    await tcp_probe(address, timeout)
+    remaining = max(0.1, deadline - loop.time())
+    with warnings.catch_warnings():
+        # The client warns about version mismatches on connect; the doctor reports them.
+        warnings.simplefilter("ignore")
+        client = Client(address.url, asynchronous=True, timeout=remaining, set_as_default=False)
+        starting: asyncio.Task[Client] = asyncio.ensure_future(_start(client))
+        done, _ = await asyncio.wait({starting}, timeout=remaining)
+    if not done:
+        starting.cancel()
+        await _close(client)
+        raise Unreachable(
+            f"{_lead(address)} something accepts connections on {address.host} port "
+            f"{address.port} but did not answer as a Dask scheduler within {timeout:g} s. "
+            "The scheduler is frozen (stopped with SIGSTOP, swapped out, its event loop "
+            "blocked) or overloaded, or the port belongs to another service. Check the "
+            "scheduler's process and log; a larger --connect-timeout helps only if it is "
+            "merely slow."
+        )
+    error = starting.exception()
+    if error is not None:
+        await _close(client)
+        raise Unreachable(
+            f"{_lead(address)} the connection failed ({type(error).__name__}: {error}). "
+            "Check that this is a Dask scheduler's address and that the protocol matches "
+            "(tls:// needs the TLS settings of distributed.comm.tls in your dask config)."
+        ) from None
+    try:
+        yield client
+    finally:
+        await _close(client)
+
+
+async def bounded(awaitable: Any, timeout: float, address: SchedulerAddress, what: str) -> Any:
+    """Await a scheduler call; raise :class:`Unreachable` if it takes longer than ``timeout``."""
+    try:
+        return await asyncio.wait_for(awaitable, timeout)
+    except TimeoutError:
+        raise Unreachable(
+            f"The scheduler at {address} stopped answering: {what} took longer than "
+            f"{timeout:g} s. It is frozen or overloaded; check its process and log, and "
+            "run the command again."
+        ) from None
+    except OSError as exc:
+        raise Unreachable(
+            f"The scheduler at {address} dropped the connection during {what} "
+            f"({type(exc).__name__}: {exc}). Check whether it is still running, and run the "
+            "command again."
+        ) from None
