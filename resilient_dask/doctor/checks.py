@@ -40,6 +40,13 @@ def _duration(seconds: float) -> str:
     return f"{seconds * 1000:.1f} ms"
 
 
+def _age(seconds: float) -> str:
+    for unit, size in (("days", 86400), ("hours", 3600), ("minutes", 60)):
+        if seconds >= 2 * size:
+            return f"{seconds / size:.0f} {unit}"
+    return f"{max(0.0, seconds):.0f} s"
+
+
 def _names(items: Sequence[str]) -> str:
     shown = ", ".join(items[:NAMES_SHOWN])
     more = len(items) - NAMES_SHOWN
@@ -61,7 +68,7 @@ def check_reachable(facts: Facts) -> list[Finding]:
     """The scheduler answered: say which one, since when, with how many workers."""
     uptime = ""
     if facts.started is not None and facts.now is not None:
-        uptime = f", up {_duration(round(max(0.0, facts.now - facts.started)))}"
+        uptime = f", up {_age(facts.now - facts.started)}"
     return [
         ok(
             "reachable",
@@ -187,7 +194,9 @@ def check_nannies(facts: Facts) -> list[Finding]:
         return []
     bare = [w for w in facts.workers if not w.nanny]
     if not bare:
-        return [ok("nannies", f"All {_plural(len(facts.workers), 'worker')} run under a nanny.")]
+        count = len(facts.workers)
+        every = "The worker runs" if count == 1 else f"All {count} workers run"
+        return [ok("nannies", f"{every} under a nanny.")]
     return [
         problem(
             "nannies",
@@ -284,13 +293,11 @@ def check_versions(facts: Facts) -> list[Finding]:
             findings.append(_mismatch(package, spread, None, serious=False))
     if not findings:
         checked = ", ".join(("python", *MUST_MATCH, *SHOULD_MATCH))
-        findings.append(
-            ok(
-                "versions",
-                f"Client, scheduler and {_plural(len(everyone) - len(_ROLES), 'worker')} "
-                f"run the same versions of {checked}.",
-            )
+        workers = len(everyone) - len(_ROLES)
+        who = f"Client, scheduler and {_plural(workers, 'worker')}" if workers else (
+            "Client and scheduler"
         )
+        findings.append(ok("versions", f"{who} run the same versions of {checked}."))
     return findings
 
 
@@ -598,21 +605,27 @@ def _local_scheduler_settings(facts: Facts) -> list[Finding]:
     """Scheduler settings set here that the running scheduler does not use."""
     if facts.scheduler is None:
         return []
-    pairs = (
-        ("worker-ttl", facts.client.local_worker_ttl, facts.scheduler.worker_ttl),
-        ("allowed-failures", facts.client.local_allowed_failures, facts.scheduler.allowed_failures),
-    )
+    def ttl(seconds: float | None) -> str:
+        return "off" if seconds is None else _duration(seconds)
+
+    here, there = facts.client, facts.scheduler
+    pairs = []
+    if here.local_worker_ttl != there.worker_ttl:
+        pairs.append(("worker-ttl", ttl(here.local_worker_ttl), ttl(there.worker_ttl)))
+    if here.local_allowed_failures != there.allowed_failures:
+        pairs.append(
+            ("allowed-failures", str(here.local_allowed_failures), str(there.allowed_failures))
+        )
     return [
         advice(
             "client-config",
-            f"distributed.scheduler.{name} is {here} here but {there} on the scheduler: "
+            f"distributed.scheduler.{name} is {mine} here but {theirs} on the scheduler: "
             "a scheduler setting in the client's config changes nothing on a running "
             "scheduler.",
             f"Set distributed.scheduler.{name} {_SCHEDULER_ENV}, or drop it here to avoid "
             "confusion.",
         )
-        for name, here, there in pairs
-        if here != there
+        for name, mine, theirs in pairs
     ]
 
 

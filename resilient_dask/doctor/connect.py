@@ -112,9 +112,11 @@ async def connected_client(address: SchedulerAddress, timeout: float) -> AsyncIt
     if error is not None:
         await _close(client)
         raise Unreachable(
-            f"{_lead(address)} the connection failed ({type(error).__name__}: {error}). "
-            "Check that this is a Dask scheduler's address and that the protocol matches "
-            "(tls:// needs the TLS settings of distributed.comm.tls in your dask config)."
+            f"{_lead(address)} something answers on {address.host} port {address.port}, "
+            f"but the Dask handshake failed ({type(error).__name__}: {error}). Check that "
+            "this is a Dask scheduler's address, not another service's, and that the "
+            "protocol matches (tls:// needs the TLS settings of distributed.comm.tls in your "
+            "dask config)."
         ) from None
     try:
         yield client
