@@ -35,10 +35,9 @@ lint: $(VENV)/.installed-test
 typecheck: $(VENV)/.installed-test
 	$(BIN)/mypy
 
+# Every benchmark side by side; prints one table and rewrites docs/benchmarks*.md.
 bench: $(VENV)/.installed-test
-	$(BIN)/python benchmarks/client_overhead.py --runs 5 --write docs/benchmarks-client.md
-	$(BIN)/python benchmarks/lint_throughput.py --runs 7 --write docs/benchmarks-lint.md
-	$(BIN)/python benchmarks/lineage.py --runs 3 --overhead-runs 5 --write docs/benchmarks-lineage.md
+	$(BIN)/python benchmarks/run.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache

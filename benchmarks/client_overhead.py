@@ -10,6 +10,7 @@ and their ratio (ResilientClient / Client, lower is better) are reported.
 from __future__ import annotations
 
 import argparse
+import pathlib
 import platform
 import statistics
 import sys
@@ -21,6 +22,9 @@ import dask.array as da
 from distributed import Client, LocalCluster
 
 from resilient_dask import ResilientClient
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+from _report import Row
 
 
 def round_trips(client: Client, n: int = 200) -> None:
@@ -67,6 +71,19 @@ def measure(runs: int) -> list[tuple[str, float, float]]:
             resilient.close()
             plain.close()
     return rows
+
+
+def summary(rows: list[tuple[str, float, float]], runs: int) -> list[Row]:
+    return [
+        Row(
+            f"client overhead: {name}",
+            f"distributed.Client {p:.3f} s",
+            f"ResilientClient {r:.3f} s",
+            f"{r / p:.3f} (ours / baseline)",
+            runs,
+        )
+        for name, p, r in rows
+    ]
 
 
 def render(rows: list[tuple[str, float, float]], runs: int, command: str) -> str:

@@ -14,8 +14,8 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import pathlib
-import platform
 import statistics
 import sys
 import time
@@ -25,6 +25,9 @@ from distributed import Client, LocalCluster
 
 from resilient_dask import ConnectionState, ResilientClient
 from resilient_dask.testing import SubprocessCluster
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+from _report import Row, machine
 
 RECORDING_FILES = ("_lineage.py", "_lineage_client.py")
 
@@ -104,44 +107,83 @@ def replay_ratio(runs: int, n: int) -> tuple[float, float]:
     return statistics.median(replays), statistics.median(freshes)
 
 
+@dataclasses.dataclass(frozen=True)
+class LineageResult:
+    plain: float  # (a) map+gather, plain Client
+    resilient: float  # (a) map+gather, ResilientClient(resubmit=True)
+    per_recipe: float  # (b) bytes
+    replay: float  # (c) replaying 1,000 futures after a restart
+    fresh: float  # (c) computing 1,000 new futures
+    runs: int
+    overhead_runs: int
+
+
+def measure(runs: int, overhead_runs: int) -> LineageResult:
+    plain, resilient = overhead(overhead_runs, 20_000)
+    print(f"(a) {plain:.2f} s vs {resilient:.2f} s", flush=True)
+    per_recipe = bytes_per_recipe(20_000)
+    print(f"(b) {per_recipe:.0f} B", flush=True)
+    replay, fresh = replay_ratio(runs, 1_000)
+    print(f"(c) {replay:.2f} s vs {fresh:.2f} s", flush=True)
+    return LineageResult(plain, resilient, per_recipe, replay, fresh, runs, overhead_runs)
+
+
+def summary(r: LineageResult) -> list[Row]:
+    return [
+        Row(
+            "lineage recording: map + gather, 20,000 tasks",
+            f"distributed.Client {r.plain:.2f} s",
+            f"ResilientClient(resubmit=True) {r.resilient:.2f} s",
+            f"{r.resilient / r.plain:.3f} (ours / baseline)",
+            r.overhead_runs,
+        ),
+        Row(
+            "1,000 futures after a scheduler restart",
+            f"computing 1,000 new futures {r.fresh:.2f} s",
+            f"replaying the 1,000 lost futures {r.replay:.2f} s",
+            f"{r.replay / r.fresh:.3f} (ours / baseline)",
+            r.runs,
+        ),
+    ]
+
+
+def render(r: LineageResult, command: str) -> str:
+    return "\n".join(
+        [
+            "# Benchmark: lineage replay",
+            "",
+            f"- Machine: {machine()}; medians of {r.overhead_runs} runs for (a) (alternating "
+            f"which client goes first), {r.runs} for (c).",
+            "",
+            "```console",
+            f"$ {command}",
+            "```",
+            "",
+            "| measure | value | target |",
+            "| --- | ---: | ---: |",
+            f"| (a) map+gather 20,000 tasks: Client | {r.plain:.2f} s | |",
+            "| (a) map+gather 20,000 tasks: ResilientClient(resubmit=True) "
+            f"| {r.resilient:.2f} s | |",
+            f"| (a) ratio | {r.resilient / r.plain:.3f} | <= 1.05 |",
+            f"| (b) client bytes per recipe beyond its arguments | {r.per_recipe:.0f} B "
+            "| <= 300 B |",
+            f"| (c) replay of 1,000 futures after restart | {r.replay:.2f} s | |",
+            f"| (c) computing 1,000 new futures, same cluster | {r.fresh:.2f} s | |",
+            f"| (c) ratio | {r.replay / r.fresh:.3f} | <= 1.3 |",
+            "",
+        ]
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--overhead-runs", type=int, default=5, help="runs of (a)")
     parser.add_argument("--write", metavar="PATH")
     args = parser.parse_args(argv)
-    plain, resilient = overhead(args.overhead_runs, 20_000)
-    print(f"(a) {plain:.2f} s vs {resilient:.2f} s", flush=True)
-    per_recipe = bytes_per_recipe(20_000)
-    print(f"(b) {per_recipe:.0f} B", flush=True)
-    replay, fresh = replay_ratio(args.runs, 1_000)
-    print(f"(c) {replay:.2f} s vs {fresh:.2f} s", flush=True)
+    result = measure(args.runs, args.overhead_runs)
     command = "python benchmarks/lineage.py " + " ".join(sys.argv[1:] if argv is None else argv)
-    text = "\n".join(
-        [
-            "# Benchmark: lineage replay",
-            "",
-            f"CPython {platform.python_version()}, {platform.system()} {platform.machine()}, "
-            f"2 CPUs; medians of {args.overhead_runs} runs for (a) (alternating which client "
-            f"goes first), {args.runs} for (c).",
-            "",
-            "```console",
-            f"$ {command.strip()}",
-            "```",
-            "",
-            "| measure | value | target |",
-            "| --- | ---: | ---: |",
-            f"| (a) map+gather 20,000 tasks: Client | {plain:.2f} s | |",
-            "| (a) map+gather 20,000 tasks: ResilientClient(resubmit=True) "
-            f"| {resilient:.2f} s | |",
-            f"| (a) ratio | {resilient / plain:.3f} | <= 1.05 |",
-            f"| (b) client bytes per recipe beyond its arguments | {per_recipe:.0f} B | <= 300 B |",
-            f"| (c) replay of 1,000 futures after restart | {replay:.2f} s | |",
-            f"| (c) computing 1,000 new futures, same cluster | {fresh:.2f} s | |",
-            f"| (c) ratio | {replay / fresh:.3f} | <= 1.3 |",
-            "",
-        ]
-    )
+    text = render(result, command.strip())
     print(text)
     if args.write:
         pathlib.Path(args.write).write_text(text)

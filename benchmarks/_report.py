@@ -1,0 +1,71 @@
+"""The summary every benchmark contributes to: one row per side-by-side comparison.
+
+``benchmarks/run.py`` collects the rows of all benchmarks, prints them as one table
+and rewrites the block between the markers in ``docs/benchmarks.md``; the text
+around the block (what each figure means) is written by people and left alone.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import pathlib
+import platform
+import re
+
+BEGIN = "<!-- benchmarks:summary:begin (written by benchmarks/run.py) -->"
+END = "<!-- benchmarks:summary:end -->"
+
+
+@dataclasses.dataclass(frozen=True)
+class Row:
+    """One comparison: the baseline and resilient_dask, measured in the same run."""
+
+    comparison: str
+    baseline: str  # e.g. "distributed.Client 2.225 s"
+    ours: str  # e.g. "ResilientClient 2.164 s"
+    ratio: str  # ours / baseline, or how much faster; says which
+    runs: int
+
+
+def machine() -> str:
+    """Where the figures come from."""
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    return (
+        f"CPython {platform.python_version()}, {platform.system()} {platform.machine()}, "
+        f"{os.cpu_count()} CPUs, 1-minute load {load:.2f} at the start"
+    )
+
+
+def table(rows: list[Row]) -> str:
+    """The rows as a Markdown table."""
+    lines = [
+        "| comparison | baseline | resilient_dask | ratio | runs (median) |",
+        "| --- | --- | --- | --- | ---: |",
+    ]
+    lines += [f"| {r.comparison} | {r.baseline} | {r.ours} | {r.ratio} | {r.runs} |" for r in rows]
+    return "\n".join(lines)
+
+
+def summary_block(rows: list[Row], command: str) -> str:
+    """The generated block of docs/benchmarks.md, markers included."""
+    return "\n".join(
+        [
+            BEGIN,
+            "",
+            f"Measured with `{command}` on {machine()}.",
+            "",
+            table(rows),
+            "",
+            END,
+        ]
+    )
+
+
+def update_page(page: pathlib.Path, rows: list[Row], command: str) -> None:
+    """Replace the generated block of ``page`` (which must have both markers)."""
+    text = page.read_text(encoding="utf-8")
+    pattern = re.compile(re.escape(BEGIN) + ".*?" + re.escape(END), re.DOTALL)
+    if not pattern.search(text):
+        raise SystemExit(f"{page} has no {BEGIN!r} ... {END!r} block to update; add the markers")
+    page.write_text(pattern.sub(lambda _: summary_block(rows, command), text), encoding="utf-8")

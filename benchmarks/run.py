@@ -1,0 +1,120 @@
+"""Every benchmark in one command: prints one table and updates docs/benchmarks.md.
+
+Runs, each side by side in one run with medians of several runs:
+
+- client overhead: plain ``distributed.Client`` against ``ResilientClient``;
+- hung-scheduler detection: ResilientClient against plain Client (which never
+  notices; the bound waited is reported);
+- lineage: recording overhead, and replaying 1,000 futures after a scheduler restart
+  against computing them fresh;
+- lint throughput: ``resilient-dask lint`` against pyflakes.
+
+Each benchmark also rewrites its detail page (docs/benchmarks-*.md); the summary
+block of docs/benchmarks.md (between its markers) is replaced, the text around it kept.
+
+    python benchmarks/run.py            # what `make bench` runs (about 15 minutes)
+    python benchmarks/run.py --quick    # fewer runs and a shorter bound (about 4 minutes)
+    python benchmarks/run.py --only hung,lint --no-write
+"""
+
+from __future__ import annotations
+
+import argparse
+import pathlib
+import sys
+import time
+from collections.abc import Callable
+
+HERE = pathlib.Path(__file__).resolve().parent
+DOCS = HERE.parent / "docs"
+sys.path.insert(0, str(HERE))
+
+import client_overhead  # noqa: E402
+import hung_scheduler  # noqa: E402
+import lineage  # noqa: E402
+import lint_throughput  # noqa: E402
+from _report import Row, table, update_page  # noqa: E402
+
+Benchmark = Callable[[argparse.Namespace], tuple[list[Row], str]]
+
+
+def run_client(args: argparse.Namespace) -> tuple[list[Row], str]:
+    runs = 3 if args.quick else 5
+    rows = client_overhead.measure(runs)
+    command = f"python benchmarks/client_overhead.py --runs {runs}"
+    return client_overhead.summary(rows, runs), client_overhead.render(rows, runs, command)
+
+
+def run_hung(args: argparse.Namespace) -> tuple[list[Row], str]:
+    runs, bound, timeout = (2, 15.0, 8.0) if args.quick else (3, 30.0, 10.0)
+    result = hung_scheduler.measure(runs, bound, timeout)
+    command = (
+        f"python benchmarks/hung_scheduler.py --runs {runs} --bound {bound:g} "
+        f"--unresponsive-timeout {timeout:g}"
+    )
+    return hung_scheduler.summary(result), hung_scheduler.render(result, command)
+
+
+def run_lineage(args: argparse.Namespace) -> tuple[list[Row], str]:
+    runs, overhead_runs = (2, 2) if args.quick else (3, 5)
+    result = lineage.measure(runs, overhead_runs)
+    command = f"python benchmarks/lineage.py --runs {runs} --overhead-runs {overhead_runs}"
+    return lineage.summary(result), lineage.render(result, command)
+
+
+def run_lint(args: argparse.Namespace) -> tuple[list[Row], str]:
+    runs = 3 if args.quick else 7
+    result = lint_throughput.measure(runs, ["dask", "distributed"])
+    command = f"python benchmarks/lint_throughput.py --runs {runs}"
+    return lint_throughput.summary(result), lint_throughput.render(result, command)
+
+
+#: name -> (runner, detail page)
+BENCHMARKS: dict[str, tuple[Benchmark, str]] = {
+    "client": (run_client, "benchmarks-client.md"),
+    "hung": (run_hung, "benchmarks-hung.md"),
+    "lineage": (run_lineage, "benchmarks-lineage.md"),
+    "lint": (run_lint, "benchmarks-lint.md"),
+}
+
+
+def selection(text: str) -> list[str]:
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    unknown = [name for name in names if name not in BENCHMARKS]
+    if unknown or not names:
+        raise argparse.ArgumentTypeError(
+            f"unknown benchmark {', '.join(unknown) or repr(text)}; "
+            f"choose from {', '.join(BENCHMARKS)} (comma-separated)"
+        )
+    return names
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="fewer runs, for a first look")
+    parser.add_argument("--only", type=selection, default=list(BENCHMARKS), metavar="NAMES")
+    parser.add_argument("--no-write", action="store_true", help="print only; touch no docs")
+    args = parser.parse_args(argv)
+    rows: list[Row] = []
+    for name in args.only:
+        runner, page = BENCHMARKS[name]
+        started = time.monotonic()
+        print(f"== {name} ==", flush=True)
+        found, details = runner(args)
+        rows += found
+        print(f"== {name}: {time.monotonic() - started:.0f} s ==", flush=True)
+        if not args.no_write:
+            (DOCS / page).write_text(details, encoding="utf-8")
+    print()
+    print(table(rows))
+    if not args.no_write and set(args.only) == set(BENCHMARKS):
+        command = "python benchmarks/run.py" + (" --quick" if args.quick else "")
+        update_page(DOCS / "benchmarks.md", rows, command)
+        print(f"\nupdated {DOCS / 'benchmarks.md'}")
+    elif not args.no_write:
+        print("\ndocs/benchmarks.md not updated: its summary needs every benchmark (no --only)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
