@@ -339,8 +339,12 @@ def test_resubmit_off_is_advice() -> None:
 
 def test_scheduler_setting_only_made_here_is_advice() -> None:
     """allowed-failures set here but not on the scheduler: advice that it has no effect there."""
-    finding = only(checks.check_client_config(client(local_allowed_failures=10)), "advice")
-    assert "allowed-failures is 10 here but 3 on the scheduler" in finding.message
+    finding = only(
+        checks.check_client_config(client(scheduler_overrides={"allowed-failures": 10})), "advice"
+    )
+    assert "allowed-failures is set to 10 here but is 3 on the scheduler" in finding.message
+    unchanged = client(scheduler_overrides={"worker-ttl": 300.0})
+    assert "here but" not in checks.check_client_config(unchanged)[0].message
 
 
 def test_invalid_config_here_is_a_problem_quoting_the_error() -> None:
@@ -361,6 +365,12 @@ def test_client_settings_read_dask_config() -> None:
         settings = client_settings()
     assert settings.connect_timeout == 3.0 and settings.resubmit is True
     assert settings.adaptive_wait_count == 1 and settings.errors == ()
+    assert settings.scheduler_overrides == {}, "distributed's defaults are not overrides"
+    with dask.config.set(
+        {"distributed.scheduler.allowed-failures": 7, "distributed.scheduler.worker-ttl": None}
+    ):
+        settings = client_settings()
+    assert settings.scheduler_overrides == {"allowed-failures": 7, "worker-ttl": None}
     with dask.config.set({"resilient-dask.heartbeat-timeout": "soon"}):
         settings = client_settings()
     assert settings.heartbeat_timeout is None
@@ -467,7 +477,7 @@ def test_text_rendering_shows_fix_and_summary() -> None:
     """Text output: one block per finding, fixes indented under it, the exit status last."""
     facts = dataclasses.replace(
         scheduler(allowed_failures=0),
-        client=dataclasses.replace(HEALTHY.client, local_allowed_failures=0),
+        client=dataclasses.replace(HEALTHY.client, scheduler_overrides={"allowed-failures": 0}),
     )
     text = render_text(facts, checks.run_checks(facts))
     assert text.startswith("resilient-dask doctor tcp://10.0.0.1:8786\n")

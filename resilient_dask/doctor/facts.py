@@ -57,13 +57,19 @@ class SchedulerSettings:
 
 @dataclasses.dataclass(frozen=True)
 class ClientSettings:
-    """dask.config where the doctor runs: what a client started here would use."""
+    """dask.config where the doctor runs: what a client started here would use.
+
+    The defaults are resilient-dask's and distributed's shipped ones, so that tests
+    can fabricate settings by naming only what differs.
+    """
 
     #: ``distributed.comm.timeouts.connect``: also how long a client keeps reconnecting.
     connect_timeout: float | None = 30.0
-    #: ``distributed.scheduler.worker-ttl`` / ``allowed-failures`` as set here.
-    local_worker_ttl: float | None = 300.0
-    local_allowed_failures: int | None = 3
+    #: ``distributed.scheduler.worker-ttl`` (seconds, None: off) and ``allowed-failures``
+    #: where this config sets them to other than distributed's defaults.
+    scheduler_overrides: Mapping[str, float | int | None] = dataclasses.field(
+        default_factory=dict
+    )
     #: ``resilient-dask.*`` options (None when they are invalid: see ``errors``).
     resubmit: bool | str | None = False
     heartbeat_interval: float | None = 2.0

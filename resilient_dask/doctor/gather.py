@@ -193,6 +193,25 @@ def _local_int(key: str, errors: list[str]) -> int | None:
         return None
 
 
+def _shipped_default(key: str) -> Any:
+    """``key``'s value in the defaults dask and distributed registered (not the user's)."""
+    value = None
+    for defaults in dask.config.defaults:
+        value = dask.config.get(key, value, config=dict(defaults))
+    return value
+
+
+def _scheduler_overrides(errors: list[str]) -> dict[str, float | int | None]:
+    """Scheduler settings this config sets to other than distributed's defaults."""
+    overrides: dict[str, float | int | None] = {}
+    ttl, failures = "distributed.scheduler.worker-ttl", "distributed.scheduler.allowed-failures"
+    if dask.config.get(ttl, None) != _shipped_default(ttl):
+        overrides["worker-ttl"] = _local_duration(ttl, errors)
+    if dask.config.get(failures, None) != _shipped_default(failures):
+        overrides["allowed-failures"] = _local_int(failures, errors)
+    return overrides
+
+
 def client_settings() -> ClientSettings:
     """The resilience-relevant dask.config of this process (where the doctor runs)."""
     errors: list[str] = []
@@ -204,8 +223,7 @@ def client_settings() -> ClientSettings:
     minimum = dask.config.get("distributed.adaptive.minimum", None)
     return ClientSettings(
         connect_timeout=_local_duration("distributed.comm.timeouts.connect", errors),
-        local_worker_ttl=_local_duration("distributed.scheduler.worker-ttl", errors),
-        local_allowed_failures=_local_int("distributed.scheduler.allowed-failures", errors),
+        scheduler_overrides=_scheduler_overrides(errors),
         resubmit=options.resubmit if options else None,
         heartbeat_interval=options.heartbeat_interval if options else None,
         heartbeat_timeout=options.heartbeat_timeout if options else None,
