@@ -1,5 +1,5 @@
 # The two commands the README starts with:
-#   make demo   set up .venv, install resilient_dask and run the quickstart
+#   make demo   set up .venv, install resilient_dask and run `resilient-dask demo`
 #   make test   set up .venv, install with the test extras, run ruff, mypy --strict and the whole suite
 PYTHON ?= python3
 VENV := .venv
@@ -23,8 +23,13 @@ $(VENV)/.installed-test: $(BIN)/python pyproject.toml constraints.txt
 
 venv: $(VENV)/.installed-test
 
-demo: $(VENV)/.installed
-	$(BIN)/python examples/quickstart.py
+# The demo's persisted array needs numpy, which resilient_dask itself does not.
+$(VENV)/.installed-demo: $(VENV)/.installed
+	$(PIP) numpy
+	touch $@
+
+demo: $(VENV)/.installed-demo
+	$(BIN)/resilient-dask demo
 
 test: $(VENV)/.installed-test lint typecheck
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

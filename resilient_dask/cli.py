@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import click
 
+from resilient_dask.demo.command import demo
 from resilient_dask.doctor.cli import doctor, explain
 from resilient_dask.lint.cli import lint
 
@@ -19,5 +20,6 @@ def main() -> None:
 
 
 main.add_command(lint)
+main.add_command(demo)
 main.add_command(doctor)
 main.add_command(explain)
