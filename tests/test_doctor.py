@@ -54,6 +54,15 @@ def words(text: str) -> str:
     return " ".join(text.split())
 
 
+def checks_reported(text: str) -> set[str]:
+    """The check names of the findings in the doctor's text output."""
+    return {
+        line.split()[1]
+        for line in text.splitlines()
+        if line.split()[:1] in (["ok"], ["advice"], ["PROBLEM"])
+    }
+
+
 def worker_addresses(address: str) -> set[str]:
     identity = scheduler_identity(address)
     assert identity is not None, f"the scheduler at {address} does not answer"
@@ -71,6 +80,14 @@ def healthy() -> Iterator[SubprocessCluster]:
 def strict() -> Iterator[SubprocessCluster]:
     """A scheduler without workers whose environment sets a 2 s worker-ttl and more."""
     with SubprocessCluster(n_workers=0, env=STRICT_ENV) as cluster:
+        yield cluster
+
+
+@pytest.fixture(scope="module")
+def locked() -> Iterator[SubprocessCluster]:
+    """A scheduler without workers that refuses run_on_scheduler (a blocked handler)."""
+    env = {"DASK_DISTRIBUTED__SCHEDULER__BLOCKED_HANDLERS": "['run_function']"}
+    with SubprocessCluster(n_workers=0, env=env) as cluster:
         yield cluster
 
 
@@ -175,6 +192,19 @@ def test_scheduler_settings_from_its_environment_are_reported(strict: Subprocess
     assert "advice workers No workers are connected" in text
     assert "here but" not in text, "nothing set here, so no 'setting here has no effect'"
     assert "2 problems" in text
+
+
+def test_unreadable_settings_are_said_not_guessed(locked: SubprocessCluster) -> None:
+    """run_on_scheduler refused: an advice names the gap and its fix; settings checks are silent."""
+    result = run("doctor", locked.scheduler_address, "--samples", "2")
+    assert result.exit_code == 0, result.output
+    text = words(result.stdout)
+    assert "advice observability Could not read the scheduler's settings" in text
+    assert "'run_function' handler has been explicitly disallowed" in text
+    assert "fix: Let the scheduler run functions for clients: remove run_function" in text
+    reported = checks_reported(result.stdout)
+    assert {"reachable", "latency", "observability"} <= reported
+    assert reported.isdisjoint({"worker-ttl", "allowed-failures", "scheduler-timeouts"})
 
 
 def test_nothing_listening_exits_2_with_the_fix() -> None:
@@ -312,6 +342,17 @@ def test_explain_of_an_unknown_key_exits_1(healthy: SubprocessCluster) -> None:
     assert result.stdout == ""
     assert "knows no task 'no-such-task-123'" in result.stderr
     assert "print(future.key)" in result.stderr
+
+
+def test_explain_on_a_scheduler_refusing_run_function_exits_2(locked: SubprocessCluster) -> None:
+    """explain cannot read the story when run_function is blocked: exit 2, and how to allow it."""
+    result = run("explain", "x", "--scheduler", locked.scheduler_address)
+    assert result.exit_code == 2
+    assert result.stderr.startswith(
+        f"error: The scheduler at {locked.scheduler_address} did not give the task's story"
+    )
+    assert "remove run_function from distributed.scheduler.blocked-handlers" in result.stderr
+    assert "Traceback" not in result.stderr
 
 
 def test_explain_with_nothing_listening_exits_2() -> None:

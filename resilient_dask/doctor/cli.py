@@ -138,7 +138,13 @@ def explain(key: str, address: SchedulerAddress, connect_timeout: float) -> None
     2 usage error or scheduler unreachable.
     """
     from resilient_dask.doctor.connect import Unreachable
-    from resilient_dask.doctor.story import BadKey, fetch_story, is_unknown, parse_key
+    from resilient_dask.doctor.story import (
+        BadKey,
+        StoryRefused,
+        fetch_story,
+        is_unknown,
+        parse_key,
+    )
 
     try:
         parsed = parse_key(key)
@@ -146,7 +152,7 @@ def explain(key: str, address: SchedulerAddress, connect_timeout: float) -> None
         raise click.BadParameter(str(error), param_hint="KEY") from None
     try:
         story = asyncio.run(fetch_story(address, parsed, connect_timeout))
-    except Unreachable as error:
+    except (Unreachable, StoryRefused) as error:
         _unreachable(str(error))
         return
     if is_unknown(story):

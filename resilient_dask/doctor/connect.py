@@ -22,7 +22,7 @@ from distributed import Client
 
 from resilient_dask.doctor.address import SchedulerAddress
 
-__all__ = ["Unreachable", "bounded", "connected_client", "tcp_probe"]
+__all__ = ["Unreachable", "bounded", "connected_client", "failure", "tcp_probe"]
 
 #: How long closing a client may take before it is abandoned.
 CLOSE_TIMEOUT = 5.0
@@ -30,6 +30,12 @@ CLOSE_TIMEOUT = 5.0
 
 class Unreachable(Exception):
     """The scheduler could not be reached or stopped answering; ``str()`` says what to do."""
+
+
+def failure(exc: BaseException) -> str:
+    """``"ValueError: what it said"`` (without a final period, for use inside a sentence)."""
+    text = str(exc).strip().rstrip(".")
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
 def _lead(address: SchedulerAddress) -> str:
@@ -113,7 +119,7 @@ async def connected_client(address: SchedulerAddress, timeout: float) -> AsyncIt
         await _close(client)
         raise Unreachable(
             f"{_lead(address)} something answers on {address.host} port {address.port}, "
-            f"but the Dask handshake failed ({type(error).__name__}: {error}). Check that "
+            f"but the Dask handshake failed ({failure(error)}). Check that "
             "this is a Dask scheduler's address, not another service's, and that the "
             "protocol matches (tls:// needs the TLS settings of distributed.comm.tls in your "
             "dask config)."
@@ -137,6 +143,6 @@ async def bounded(awaitable: Any, timeout: float, address: SchedulerAddress, wha
     except OSError as exc:
         raise Unreachable(
             f"The scheduler at {address} dropped the connection during {what} "
-            f"({type(exc).__name__}: {exc}). Check whether it is still running, and run the "
+            f"({failure(exc)}). Check whether it is still running, and run the "
             "command again."
         ) from None

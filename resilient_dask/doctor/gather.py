@@ -23,7 +23,7 @@ from resilient_dask import pins
 from resilient_dask._config import Options
 from resilient_dask.doctor import _on_scheduler
 from resilient_dask.doctor.address import SchedulerAddress
-from resilient_dask.doctor.connect import bounded, connected_client
+from resilient_dask.doctor.connect import bounded, connected_client, failure
 from resilient_dask.doctor.facts import (
     ClientSettings,
     ClusterEvents,
@@ -90,10 +90,6 @@ def _workers(identity: dict[str, Any], now: float | None) -> tuple[WorkerFacts, 
     return tuple(workers)
 
 
-def _failure(exc: BaseException) -> str:
-    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-
-
 class _Asker:
     """Asks one connected scheduler, each call bounded; optional facts that fail become gaps."""
 
@@ -121,10 +117,9 @@ class _Asker:
             self.gaps.append(
                 Gap(
                     "Could not read the scheduler's settings (worker-ttl, allowed-failures, "
-                    f"timeouts) or its clock through run_on_scheduler ({_failure(exc)}).",
-                    "Let the scheduler run functions for clients: "
-                    "distributed.scheduler.pickle must be true and run_function must not be "
-                    "in distributed.scheduler.blocked-handlers.",
+                    f"timeouts) or its clock through run_on_scheduler ({failure(exc)}).",
+                    "Let the scheduler run functions for clients: remove run_function from "
+                    "distributed.scheduler.blocked-handlers in its config.",
                 )
             )
             return None, None
@@ -143,7 +138,7 @@ class _Asker:
         except Exception as exc:
             self.gaps.append(
                 Gap(
-                    f"Could not compare package versions ({_failure(exc)}).",
+                    f"Could not compare package versions ({failure(exc)}).",
                     "Run client.get_versions(check=True) from a client to see the mismatch "
                     "table distributed itself prints.",
                 )
@@ -159,7 +154,7 @@ class _Asker:
             self.gaps.append(
                 Gap(
                     "Could not read the scheduler's event log, so worker retirements "
-                    f"(adaptive scaling) and worker losses are not reported ({_failure(exc)}).",
+                    f"(adaptive scaling) and worker losses are not reported ({failure(exc)}).",
                     "Check that the scheduler answers Client.get_events('all') for this client.",
                 )
             )

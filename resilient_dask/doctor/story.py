@@ -15,10 +15,10 @@ import cloudpickle
 
 from resilient_dask import _scheduler_probe
 from resilient_dask.doctor.address import SchedulerAddress
-from resilient_dask.doctor.connect import bounded, connected_client
+from resilient_dask.doctor.connect import Unreachable, bounded, connected_client, failure
 from resilient_dask.forensics import TaskStory
 
-__all__ = ["BadKey", "fetch_story", "is_unknown", "parse_key"]
+__all__ = ["BadKey", "StoryRefused", "fetch_story", "is_unknown", "parse_key"]
 
 # Shipped by value: the scheduler does not need resilient_dask installed.
 cloudpickle.register_pickle_by_value(_scheduler_probe)
@@ -50,13 +50,26 @@ def is_unknown(story: TaskStory) -> bool:
     return story.state is None and not story.steps
 
 
+class StoryRefused(Exception):
+    """The scheduler answered but would not run the story collector; says why and the fix."""
+
+
 async def fetch_story(address: SchedulerAddress, key: Any, timeout: float) -> TaskStory:
-    """Connect within ``timeout`` and ask the scheduler for ``key``'s story."""
+    """Connect within ``timeout`` and ask the scheduler for ``key``'s story.
+
+    Raises :class:`~resilient_dask.doctor.connect.Unreachable` or :class:`StoryRefused`.
+    """
     async with connected_client(address, timeout) as client:
-        facts = await bounded(
-            client.run_on_scheduler(_scheduler_probe.collect_task_facts, [key]),
-            timeout,
-            address,
-            "reading the task's story (run_on_scheduler)",
-        )
+        asking = client.run_on_scheduler(_scheduler_probe.collect_task_facts, [key])
+        try:
+            facts = await bounded(asking, timeout, address, "reading the task's story")
+        except Unreachable:
+            raise
+        except Exception as exc:
+            raise StoryRefused(
+                f"The scheduler at {address} did not give the task's story: run_on_scheduler "
+                f"failed ({failure(exc)}). The story is read by a function run on the "
+                "scheduler: remove run_function from distributed.scheduler.blocked-handlers "
+                "in its config, or read it there with Scheduler.story(key)."
+            ) from None
     return TaskStory.from_facts(facts[key])
