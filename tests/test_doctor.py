@@ -49,18 +49,22 @@ def run(*args: str) -> Result:
     return CliRunner().invoke(main, list(args), catch_exceptions=False)
 
 
+def doctor_output(address: str, exit_code: int) -> str:
+    """Run the doctor (2 probes) on ``address``; check its exit code; return what it printed."""
+    result = run("doctor", address, "--samples", "2")
+    assert result.exit_code == exit_code, result.output
+    assert result.stderr == ""
+    return result.stdout
+
+
 def words(text: str) -> str:
     """``text`` with its line wrapping (and column alignment) undone."""
     return " ".join(text.split())
 
 
-def checks_reported(text: str) -> set[str]:
+def checks_reported(output: str) -> set[str]:
     """The check names of the findings in the doctor's text output."""
-    return {
-        line.split()[1]
-        for line in text.splitlines()
-        if line.split()[:1] in (["ok"], ["advice"], ["PROBLEM"])
-    }
+    return set(re.findall(r"^(?:ok|advice|PROBLEM) +([a-z-]+) ", output, flags=re.M))
 
 
 def worker_addresses(address: str) -> set[str]:
@@ -152,9 +156,7 @@ def test_worker_without_nanny_is_a_problem(
 ) -> None:
     """A worker started with --no-nanny is named as a problem with its fix; exit 1."""
     address, _ = extra_worker("--no-nanny")
-    result = run("doctor", healthy.scheduler_address, "--samples", "2")
-    assert result.exit_code == 1, result.output
-    text = words(result.stdout)
+    text = words(doctor_output(healthy.scheduler_address, exit_code=1))
     assert re.search(
         rf"PROBLEM nannies 1 of 2 workers runs without a nanny: worker-\d+ \({address}\)\.", text
     )
@@ -173,8 +175,7 @@ def test_killed_worker_is_reported_as_a_loss(
         30,
         message=f"{address} removed",
     )
-    result = run("doctor", healthy.scheduler_address, "--samples", "2")
-    text = words(result.stdout)
+    text = words(doctor_output(healthy.scheduler_address, exit_code=0))
     assert "advice worker-losses" in text
     assert "left without being retired since the scheduler started" in text
     assert address in text
@@ -182,9 +183,7 @@ def test_killed_worker_is_reported_as_a_loss(
 
 def test_scheduler_settings_from_its_environment_are_reported(strict: SubprocessCluster) -> None:
     """worker-ttl 2s and allowed-failures 0 are problems, idle-timeout advice; exit 1."""
-    result = run("doctor", strict.scheduler_address, "--samples", "2")
-    assert result.exit_code == 1, result.output
-    text = words(result.stdout)
+    text = words(doctor_output(strict.scheduler_address, exit_code=1))
     assert "PROBLEM worker-ttl distributed.scheduler.worker-ttl is 2 s (below 30 s)" in text
     assert "fix: Set DASK_DISTRIBUTED__SCHEDULER__WORKER_TTL='5 minutes'" in text
     assert "PROBLEM allowed-failures distributed.scheduler.allowed-failures is 0" in text
@@ -196,13 +195,12 @@ def test_scheduler_settings_from_its_environment_are_reported(strict: Subprocess
 
 def test_unreadable_settings_are_said_not_guessed(locked: SubprocessCluster) -> None:
     """run_on_scheduler refused: an advice names the gap and its fix; settings checks are silent."""
-    result = run("doctor", locked.scheduler_address, "--samples", "2")
-    assert result.exit_code == 0, result.output
-    text = words(result.stdout)
+    output = doctor_output(locked.scheduler_address, exit_code=0)
+    text = words(output)
     assert "advice observability Could not read the scheduler's settings" in text
     assert "'run_function' handler has been explicitly disallowed" in text
     assert "fix: Let the scheduler run functions for clients: remove run_function" in text
-    reported = checks_reported(result.stdout)
+    reported = checks_reported(output)
     assert {"reachable", "latency", "observability"} <= reported
     assert reported.isdisjoint({"worker-ttl", "allowed-failures", "scheduler-timeouts"})
 
