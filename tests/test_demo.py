@@ -18,6 +18,7 @@ import pytest
 from click.testing import CliRunner
 
 from resilient_dask.cli import main
+from resilient_dask.demo import runner
 from resilient_dask.demo.command import Interrupted, progress_mode, signals_raise
 from resilient_dask.demo.observe import WatchedCall, describe_error
 from resilient_dask.demo.render import Progress, SceneResult, render_summary, side_by_side
@@ -274,6 +275,32 @@ def test_report_exit_code_follows_its_mismatches() -> None:
     wrong = Mismatch("scene 1: chain", 20, 19)
     assert DemoReport([], [wrong], checked=1).exit_code == 1
     assert DemoReport([], [], checked=1).exit_code == 0
+
+
+def test_command_exits_1_naming_the_wrong_value(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The command prints the summary with the wrong value and exits with the report's code."""
+    result = SceneResult(1, "a fault", ["plain saw this"], ["resilient did that"])
+    result.values = {"scene 1: chain": 19}
+    report = DemoReport([result], [Mismatch("scene 1: chain", 20, 19)], checked=1)
+    monkeypatch.setattr(runner, "run_demo", lambda options, progress: report)
+    outcome = CliRunner().invoke(main, ["demo", "--quiet"])
+    assert outcome.exit_code == 1
+    assert "scene 1: chain: expected 20, got 19" in outcome.output
+
+
+def test_command_exits_1_when_the_demo_cannot_run(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An error outside the scenes (e.g. the cluster does not start) is one line and exit 1."""
+
+    def fail(options: Any, progress: Any) -> None:
+        raise TimeoutError("not true after 60 s: scheduler answering at tcp://127.0.0.1:1")
+
+    monkeypatch.setattr(runner, "run_demo", fail)
+    outcome = CliRunner().invoke(main, ["demo", "--quiet"])
+    assert outcome.exit_code == 1
+    assert outcome.output == (
+        "error: the demo could not run: TimeoutError: not true after 60 s: "
+        "scheduler answering at tcp://127.0.0.1:1\n"
+    )
 
 
 def test_expected_values_are_computed_from_the_shape() -> None:

@@ -4,8 +4,8 @@ Importing this module imports click and nothing else: distributed, dask and
 numpy are imported when the command runs, so ``resilient-dask --help`` and
 ``resilient-dask lint`` stay fast.
 
-Exit status: 0 every value right, 1 a value wrong or missing, 2 usage error,
-128 + N when stopped by signal N (130 for Ctrl-C).
+Exit status: 0 every value right, 1 a value wrong or missing (or the demo could
+not run), 2 usage error, 128 + N when stopped by signal N (130 for Ctrl-C).
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from resilient_dask.demo.verify import EXIT_USAGE
+from resilient_dask.demo.verify import EXIT_USAGE, EXIT_WRONG
 
 if TYPE_CHECKING:
     from resilient_dask.demo.render import Mode
@@ -112,7 +112,8 @@ def demo(workers: int, quiet: bool, pid_file: pathlib.Path | None) -> None:
     and a plain distributed.Client side by side, kills and restarts the scheduler,
     freezes it, kills a worker, and prints what each client got. Takes about 30 s.
 
-    Exit status: 0 every value right, 1 a value wrong or missing, 2 usage error.
+    Exit status: 0 every value right; 1 a value wrong or missing, or the demo
+    could not run; 2 usage error; 130 Ctrl-C (128 + N for signal N).
     """
     if importlib.util.find_spec("numpy") is None:
         click.echo(
@@ -141,7 +142,7 @@ def demo(workers: int, quiet: bool, pid_file: pathlib.Path | None) -> None:
     except Exception as exc:
         progress.close()
         click.echo(f"error: the demo could not run: {type(exc).__name__}: {exc}", err=True)
-        sys.exit(1)
+        sys.exit(EXIT_WRONG)
     progress.close()
     width = min(120, shutil.get_terminal_size((100, 24)).columns)
     click.echo(render_summary(report.results, report.mismatches, report.checked, width), nl=False)
