@@ -100,7 +100,14 @@ async def connected_client(address: SchedulerAddress, timeout: float) -> AsyncIt
     with warnings.catch_warnings():
         # The client warns about version mismatches on connect; the doctor reports them.
         warnings.simplefilter("ignore")
-        client = Client(address.url, asynchronous=True, timeout=remaining, set_as_default=False)
+        # The client's own timeout is longer than ours, so that a scheduler that never
+        # answers always ends in our deadline (and its clear message), not in a race.
+        client = Client(
+            address.url,
+            asynchronous=True,
+            timeout=remaining + CLOSE_TIMEOUT,
+            set_as_default=False,
+        )
         starting: asyncio.Task[Client] = asyncio.ensure_future(_start(client))
         done, _ = await asyncio.wait({starting}, timeout=remaining)
     if not done:
