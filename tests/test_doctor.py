@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator
 import dask.array as da
 import pytest
 from click.testing import CliRunner, Result
-from distributed import wait
+from distributed import Client, wait
 
 from resilient_dask import ResilientClient
 from resilient_dask.cli import main
@@ -179,6 +179,23 @@ def test_killed_worker_is_reported_as_a_loss(
     assert "advice worker-losses" in text
     assert "left without being retired since the scheduler started" in text
     assert address in text
+
+
+def test_retired_worker_is_the_adaptive_footprint(
+    healthy: SubprocessCluster, extra_worker: Callable[..., tuple[str, ManagedProcess]]
+) -> None:
+    """A worker retired by name, as adaptive scaling retires them, shows up as advice."""
+    address, _ = extra_worker()
+    with Client(healthy.scheduler_address, set_as_default=False) as client:
+        [name] = [
+            w["name"] for a, w in client.scheduler_info()["workers"].items() if a == address
+        ]
+        retired = client.retire_workers(names=[name], close_workers=True)
+    assert address in retired
+    text = words(doctor_output(healthy.scheduler_address, exit_code=0))
+    assert "advice adaptive The scheduler retired 1 worker in 1 retire_workers call" in text
+    assert "cannot be seen from here" in text
+    assert "fix: If retirements take workers whose state you need" in text
 
 
 def test_scheduler_settings_from_its_environment_are_reported(strict: SubprocessCluster) -> None:
