@@ -11,6 +11,7 @@ NAMES_SHOWN = 3
 
 
 def duration(seconds: float) -> str:
+    """A setting's length as people write it: ``5 minutes``, ``30 s``, ``0.4 ms``."""
     if seconds >= 120 and seconds % 60 == 0:
         return f"{seconds / 60:g} minutes"
     if seconds >= 1:
@@ -19,6 +20,7 @@ def duration(seconds: float) -> str:
 
 
 def age(seconds: float) -> str:
+    """How long something has been up, rounded: ``3 s``, ``12 minutes``, ``4 days``."""
     for unit, size in (("days", 86400), ("hours", 3600), ("minutes", 60)):
         if seconds >= 2 * size:
             return f"{seconds / size:.0f} {unit}"
@@ -26,14 +28,17 @@ def age(seconds: float) -> str:
 
 
 def names(items: Sequence[str]) -> str:
+    """The first few items, then how many more: messages stay short for big clusters."""
     shown = ", ".join(items[:NAMES_SHOWN])
     more = len(items) - NAMES_SHOWN
     return f"{shown} and {more} more" if more > 0 else shown
 
 
-def worker(worker: WorkerFacts) -> str:
-    return worker.address if worker.name == worker.address else f"{worker.name} ({worker.address})"
+def worker(facts: WorkerFacts) -> str:
+    """``name (address)``, or just the address when the worker has no name of its own."""
+    return facts.address if facts.name == facts.address else f"{facts.name} ({facts.address})"
 
 
 def plural(count: int, word: str) -> str:
+    """``1 worker``, ``2 workers``."""
     return f"{count} {word}" if count == 1 else f"{count} {word}s"
