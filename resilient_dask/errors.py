@@ -17,7 +17,8 @@ a class for the situation, an instance of that class too, so existing
 
 ``str(err)`` renders what happened (scheduler address, keys, when, the
 connection state at the time the error was raised), numbered next steps and a
-link to the docs page of the error. Every error pickles with its context,
+link to the docs page of the error: ``docs/errors/<kebab-case-name>.md``, for
+example ``docs/errors/scheduler-connection-lost.md``. Every error pickles with its context,
 because errors travel between processes in Dask.
 
 Errors are built from an :class:`ErrorContext` by the translator in
@@ -28,6 +29,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+import re
 import time
 from collections.abc import Sequence
 from typing import Any, ClassVar
@@ -48,7 +50,10 @@ __all__ = [
     "WorkerLost",
 ]
 
-DOCS_BASE = "https://github.com/resilient-dask/resilient-dask/blob/main/docs/errors.md"
+#: Where the error pages live: one page per error class, named after the class in
+#: kebab case. The GitHub rendering, because no docs site is published yet; a page's
+#: relative links work there as they do in the mkdocs build of docs/.
+DOCS_BASE = "https://github.com/resilient-dask/resilient-dask/blob/main/docs/errors"
 MAX_KEYS_SHOWN = 5
 
 
@@ -85,6 +90,15 @@ class ErrorContext:
         return dataclasses.replace(self, **changes)
 
 
+def _docs_page_name(cls: type) -> str:
+    """The docs page of an error class: its name in kebab case (``WorkerLost`` -> ``worker-lost``).
+
+    A subclass you define gets a page name too, but no page: override ``docs_url``
+    to point at your own documentation.
+    """
+    return re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "-", cls.__name__).lower()
+
+
 def _format_keys(keys: Sequence[str], affected: int | None) -> str:
     shown = ", ".join(repr(k) for k in keys[:MAX_KEYS_SHOWN])
     total = max(len(keys), affected or 0)
@@ -110,8 +124,6 @@ class ResilientDaskError(Exception):
 
     #: One sentence: what happened. Formatted with the context's fields.
     summary: ClassVar[str] = "resilient_dask error"
-    #: Anchor of this error's section on the errors docs page.
-    docs_anchor: ClassVar[str] = ""
 
     context: ErrorContext
 
@@ -137,8 +149,8 @@ class ResilientDaskError(Exception):
 
     @property
     def docs_url(self) -> str:
-        """Where this error, its causes and fixes are explained."""
-        return f"{DOCS_BASE}#{self.docs_anchor or type(self).__name__.lower()}"
+        """Where this error, its causes and fixes are explained (its own page)."""
+        return f"{DOCS_BASE}/{_docs_page_name(type(self))}.md"
 
     def _guidance(self) -> list[str]:
         return []
@@ -372,7 +384,9 @@ class ResubmissionFailed(ResilientDaskError):
         return [
             "The scheduler is back, but no worker joined in time: restart the workers "
             "(or check that the deployment restarts them) so that replay can run.",
-            "Call rc.resubmit() once workers are back to replay on demand.",
+            "These futures stay failed (rc.resubmit() does not revive them): once workers "
+            "are back, run the code that made them again.",
+            "If workers take longer than that to start, raise resubmit_timeout.",
         ]
 
 

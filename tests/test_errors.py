@@ -286,19 +286,32 @@ def test_connection_lost_guidance_differs_with_reconnection() -> None:
     assert connection_lost(reconnected=True).guidance != connection_lost(reconnected=False).guidance
 
 
+#: The docs page of each error: its class name in kebab case, under docs/errors/.
+DOCS_PAGES: dict[ErrorClass, str] = {
+    SchedulerConnectionLost: "scheduler-connection-lost.md",
+    SchedulerRestarted: "scheduler-restarted.md",
+    SchedulerUnresponsive: "scheduler-unresponsive.md",
+    WorkerLost: "worker-lost.md",
+    LineageUnavailable: "lineage-unavailable.md",
+    ResubmissionFailed: "resubmission-failed.md",
+    NestedFutureError: "nested-future-error.md",
+    TaskTimeout: "task-timeout.md",
+}
+
+
 @by_name
-def test_docs_url_points_to_the_errors_page_section_of_the_class(cls: ErrorClass) -> None:
-    """``docs_url`` is docs/errors.md, anchored at the section of this error."""
+def test_docs_url_is_the_page_of_the_class(cls: ErrorClass) -> None:
+    """``docs_url`` is the error's own page, docs/errors/<kebab-case-name>.md, on GitHub."""
     url = urlparse(cls(CONTEXT).docs_url)
-    assert url.scheme == "https"
-    assert url.path.endswith("/docs/errors.md")
-    assert url.fragment == cls.__name__.lower()
+    assert (url.scheme, url.netloc) == ("https", "github.com")
+    assert url.path == f"/resilient-dask/resilient-dask/blob/main/docs/errors/{DOCS_PAGES[cls]}"
+    assert url.fragment == ""
 
 
-def test_docs_anchors_are_distinct() -> None:
-    """No two errors share a docs section."""
-    anchors = [urlparse(cls(CONTEXT).docs_url).fragment for cls in ALL_ERRORS]
-    assert len(set(anchors)) == len(ALL_ERRORS)
+def test_docs_pages_are_distinct() -> None:
+    """No two errors share a docs page."""
+    pages = {cls(CONTEXT).docs_url for cls in ALL_ERRORS}
+    assert len(pages) == len(ALL_ERRORS)
 
 
 @by_name

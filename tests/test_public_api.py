@@ -6,6 +6,7 @@ import pathlib
 import re
 import subprocess
 import sys
+from urllib.parse import urlparse
 
 import pytest
 
@@ -34,13 +35,42 @@ def test_docs_api_lists_exactly_the_top_level_names() -> None:
     assert re.findall(r"^- `([^`]+)`$", top, flags=re.M) == resilient_dask.__all__
 
 
+def _page_of(cls: type) -> pathlib.Path:
+    """The file in this repository that an error's docs_url shows on GitHub."""
+    path = urlparse(cls().docs_url).path
+    prefix = "/resilient-dask/resilient-dask/blob/main/"
+    assert path.startswith(prefix), path
+    return ROOT / path.removeprefix(prefix)
+
+
 @pytest.mark.parametrize("cls", ERROR_CLASSES, ids=lambda c: c.__name__)
-def test_every_error_has_a_docs_section_and_a_readme_row(cls: type) -> None:
-    """Each error's docs_url anchor is a heading of docs/errors.md, and README lists it."""
-    anchor = cls().docs_url.rsplit("#", 1)[1]
-    headings = re.findall(r"^## (\w+)$", (ROOT / "docs" / "errors.md").read_text(), flags=re.M)
-    assert anchor in [h.lower() for h in headings]
+def test_every_error_has_a_docs_page_and_a_readme_row(cls: type) -> None:
+    """Each error's docs_url is a page of docs/errors/ about that class; README lists it."""
+    page = _page_of(cls)
+    assert page.parent == ROOT / "docs" / "errors" and page.is_file()
+    text = page.read_text()
+    assert text.startswith(f"# {cls.__name__}\n")
+    assert f"`resilient_dask.{cls.__name__}`" in text
+    assert f"[`{cls.__name__}`](errors/{page.name})" in (ROOT / "docs" / "errors.md").read_text()
     assert f"| `{cls.__name__}` |" in (ROOT / "README.md").read_text()
+
+
+@pytest.mark.parametrize("cls", ERROR_CLASSES, ids=lambda c: c.__name__)
+def test_error_pages_have_every_section(cls: type) -> None:
+    """An error page says what happened, its causes, what to do, shows a message, names options."""
+    headings = re.findall(r"^## (.+)$", _page_of(cls).read_text(), flags=re.M)
+    if cls is errors.ResilientDaskError:
+        assert {"What it carries", "What to do", "Related configuration"} <= set(headings)
+        return
+    for section in ("What happened", "Typical causes", "What to do", "Related configuration"):
+        assert section in headings
+    assert "Example message" in headings or "Example" in headings
+
+
+def test_every_error_page_belongs_to_an_error_class() -> None:
+    """docs/errors/ holds no page that no error's docs_url points to."""
+    pages = {_page_of(cls) for cls in ERROR_CLASSES}
+    assert set((ROOT / "docs" / "errors").glob("*.md")) == pages
 
 
 def test_importing_the_package_does_not_import_distributed() -> None:

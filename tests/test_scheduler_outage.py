@@ -142,7 +142,7 @@ def test_error_says_when_and_what_to_do(outage: Outage) -> None:
     assert "connection: RECONNECTING (not reconnected)" in text
     assert "1. " in text
     assert re.search(r"is (not reachable yet|still unreachable after \d+ s)", text)
-    assert text.rstrip().endswith("docs/errors.md#schedulerconnectionlost")
+    assert text.rstrip().endswith("docs/errors/scheduler-connection-lost.md")
 
 
 async def test_await_future_raises_connection_lost(fast: dict[str, float]) -> None:
