@@ -2,6 +2,12 @@
 
 Regenerate the page with ``python -m resilient_dask.lint.docs`` (``--check`` only
 compares, exiting 1 if the committed page is stale).
+
+On the page, each example carries a ``<!-- docs-test: ... -->`` marker (invisible when
+rendered): tests/test_docs_examples.py lints a "Flagged" example and requires exactly
+the rule's findings at the stated lines, and requires the "Not flagged" examples and
+the fix sketches in the explanations to be clean. These snippets are not run: they
+need the reader's cluster and data.
 """
 
 from __future__ import annotations
@@ -12,6 +18,9 @@ from pathlib import Path
 
 from resilient_dask.lint.rules import RULES, Rule
 
+#: The docs-test marker of an example that must be clean for every rule.
+CLEAN_MARKER = "<!-- docs-test: lint clean -->"
+
 PAGE = Path(__file__).resolve().parents[2] / "docs" / "lint-rules.md"
 
 
@@ -19,7 +28,11 @@ def _cell(text: str) -> str:
     return text.replace("|", "\\|")
 
 
-def _examples(rule: type[Rule], heading_level: str) -> list[str]:
+def _flagged_marker(rule: type[Rule], lines: tuple[int, ...]) -> str:
+    return f"<!-- docs-test: lint flags {rule.code} at {', '.join(map(str, lines))} -->"
+
+
+def _examples(rule: type[Rule], heading_level: str, *, markers: bool = False) -> list[str]:
     out: list[str] = []
     for title, examples in (("Flagged", rule.INVALID), ("Not flagged", rule.VALID)):
         out.append(f"{heading_level} {title}\n")
@@ -32,7 +45,12 @@ def _examples(rule: type[Rule], heading_level: str) -> list[str]:
                     + ", ".join(str(n) for n in example.lines)
                     + ":\n\n"
                 )
-            out.append(f"{where}```python\n{example.source.rstrip()}\n```\n")
+            marker = ""
+            if markers:
+                marker = (
+                    _flagged_marker(rule, example.lines) if example.lines else CLEAN_MARKER
+                ) + "\n"
+            out.append(f"{where}{marker}```python\n{example.source.rstrip()}\n```\n")
     return out
 
 
@@ -75,9 +93,10 @@ def render_rules_page() -> str:
                 f"## {rule.code} {rule.name}\n",
                 f"**Severity:** {rule.severity}. {rule.summary}\n",
                 f"Message: `{rule.message}`\n",
-                rule.explanation.rstrip() + "\n",
+                rule.explanation.rstrip().replace("```python\n", f"{CLEAN_MARKER}\n```python\n")
+                + "\n",
                 f"**Fix:** {rule.fix}\n",
-                *_examples(rule, "###"),
+                *_examples(rule, "###", markers=True),
             ]
         )
     return "\n".join(parts).rstrip() + "\n"

@@ -27,10 +27,11 @@ block blocks the rejoined thread exactly like `get_client()` without `secede()` 
 RD002), and the block's client is no longer meant to be used.
 
 ```python
-with worker_client() as client:
-    futures = client.map(process, items)
-    results = client.gather(futures)       # inside the block
-return sum(results)
+def task(items):
+    with worker_client() as client:
+        futures = client.map(process, items)
+        results = client.gather(futures)   # inside the block
+    return sum(results)
 ```
 """
     VALID = (
