@@ -178,7 +178,8 @@ def restored_config() -> Iterator[None]:
     finally:
         dask.config.config.clear()
         dask.config.config.update(config)
-        os.environ.clear()
+        for name in set(os.environ) - set(environ):
+            del os.environ[name]
         os.environ.update(environ)
 
 
@@ -430,3 +431,28 @@ def test_page_leaving_a_process_behind_fails(tmp_path: pathlib.Path) -> None:
     assert match, info.value
     pid = int(match[1])
     poll_for(lambda: pid not in _children(), 10, message=f"leaked process {pid} killed")
+
+
+def test_page_config_and_environment_changes_are_undone(tmp_path: pathlib.Path) -> None:
+    """dask.config.set and os.environ changes made by a page do not reach later tests."""
+    page = tmp_path / "settings.md"
+    page.write_text(
+        "```python\nimport os\n\nimport dask\n\n"
+        'dask.config.set({"resilient-dask.resubmit": True})\n'
+        'os.environ["RESILIENT_DASK_DOCS_TEST"] = "1"\n'
+        'print(dask.config.get("resilient-dask.resubmit"))\n```\n\n'
+        "<!-- docs-test: output -->\n```text\nTrue\n```\n"
+    )
+    run_page(page)
+    assert dask.config.get("resilient-dask.resubmit") is False
+    assert "RESILIENT_DASK_DOCS_TEST" not in os.environ
+
+
+def test_wrong_output_fails_naming_the_block(tmp_path: pathlib.Path) -> None:
+    """An output block that differs from what was printed fails, showing both."""
+    page = tmp_path / "wrong.md"
+    page.write_text(
+        "```python\nprint(6 * 7)\n```\n\n<!-- docs-test: output -->\n```text\n41\n```\n"
+    )
+    with pytest.raises(AssertionError, match=r"wrong\.md:7: the page printed\n\s*42\n"):
+        run_page(page)
