@@ -23,7 +23,7 @@ from resilient_dask.demo.command import Interrupted, progress_mode, signals_rais
 from resilient_dask.demo.observe import WatchedCall, describe_error
 from resilient_dask.demo.render import Progress, SceneResult, render_summary, side_by_side
 from resilient_dask.demo.runner import DemoReport
-from resilient_dask.demo.scenes import PLAIN_FREEZE_BOUND, SCENES, expected_values
+from resilient_dask.demo.scenes import PLAIN_FREEZE_BOUND, SCENES, Scene, Stage, expected_values
 from resilient_dask.demo.verify import EXIT_OK, EXIT_WRONG, Mismatch, exit_code, verify
 from resilient_dask.demo.workload import RESILIENT_SHAPE, WorkloadShape
 from resilient_dask.testing import poll_for
@@ -185,6 +185,14 @@ def test_unknown_option_is_a_usage_error() -> None:
     assert "No such option '--fast'" in result.output
 
 
+def test_pid_file_in_a_missing_directory_is_a_usage_error(tmp_path: pathlib.Path) -> None:
+    """--pid-file in a directory that does not exist exits 2 naming the directory."""
+    missing = tmp_path / "nowhere"
+    result = CliRunner().invoke(main, ["demo", "--pid-file", str(missing / "pids")])
+    assert result.exit_code == 2
+    assert f"its directory {str(missing)!r} does not exist" in result.output
+
+
 def test_missing_numpy_is_reported_before_anything_starts(monkeypatch: pytest.MonkeyPatch) -> None:
     """Without numpy the demo exits 2 saying how to install it, and starts nothing."""
     real = importlib.util.find_spec
@@ -300,6 +308,45 @@ def test_command_exits_1_when_the_demo_cannot_run(monkeypatch: pytest.MonkeyPatc
     assert outcome.output == (
         "error: the demo could not run: TimeoutError: not true after 60 s: "
         "scheduler answering at tcp://127.0.0.1:1\n"
+    )
+
+
+def test_a_failing_scene_ends_the_demo_and_its_values_are_reported_missing(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """After a scene raises, no later scene runs; the failure, the logs and the missing values
+    are reported."""
+
+    class Cluster:
+        def logs(self) -> str:
+            return "--- worker-1 ---\nthe worker's last words"
+
+    def good(stage: Stage, result: SceneResult) -> None:
+        result.values = {"scene 1: chain": 20}
+
+    def bad(stage: Stage, result: SceneResult) -> None:
+        raise RuntimeError("no worker came back")
+
+    def never(stage: Stage, result: SceneResult) -> None:
+        pytest.fail("a scene ran after a failed one")
+
+    scenes = (Scene("one", good), Scene("two", bad), Scene("three", never))
+    monkeypatch.setattr(runner, "SCENES", scenes)
+    stream = io.StringIO()
+    stage = Stage(Cluster(), None, Progress(stream, "lines"), lambda: None)  # type: ignore[arg-type]
+    results: list[SceneResult] = []
+    got: dict[str, Any] = {}
+    failure = runner.play_scenes(stage, results, got)
+    assert failure == "scene 2 failed"
+    assert [r.failure for r in results] == [None, "RuntimeError: no worker came back"]
+    assert "scene 2 failed: RuntimeError: no worker came back" in stream.getvalue()
+    assert "the worker's last words" in stream.getvalue()
+    mismatches = verify({"scene 1: chain": 20, "scene 2: chain": 20}, got, failure)
+    missing = "scene 2: chain: no value (expected 20); scene 2 failed"
+    assert [str(m) for m in mismatches] == [missing]
+    summary = render_summary(results, mismatches, checked=2, width=100)
+    assert "the demo could not finish this scene: RuntimeError: no worker came back" in (
+        columns(summary)[2][1]
     )
 
 

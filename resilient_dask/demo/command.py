@@ -73,6 +73,17 @@ def _check_workers(ctx: click.Context, param: click.Parameter, value: int) -> in
     return value
 
 
+def _check_pid_file(
+    ctx: click.Context, param: click.Parameter, value: pathlib.Path | None
+) -> pathlib.Path | None:
+    if value is not None and not value.parent.is_dir():
+        raise click.BadParameter(
+            f"{str(value)!r}: its directory {str(value.parent)!r} does not exist; "
+            "create it or choose a file in an existing directory"
+        )
+    return value
+
+
 def progress_mode(quiet: bool, isatty: bool, term: str | None) -> Mode:
     """``quiet`` if asked; ``live`` (a redrawn status line) only on a real terminal."""
     if quiet:
@@ -100,6 +111,7 @@ def progress_mode(quiet: bool, isatty: bool, term: str | None) -> Mode:
 @click.option(
     "--pid-file",
     type=click.Path(dir_okay=False, writable=True, path_type=pathlib.Path),
+    callback=_check_pid_file,
     metavar="FILE",
     help="Write the pid of every process the demo starts to FILE, one per line "
     "(each is also its process group id), to check that none is left behind.",

@@ -122,25 +122,39 @@ def run_demo(options: DemoOptions, progress: Progress) -> DemoReport:
         stack.callback(cluster.thaw_scheduler)  # runs first: never close against a frozen one
         stack.callback(progress.status, None)
         stage = Stage(cluster, rc, progress, lambda: pids.record(cluster))
-        for number, scene in enumerate(SCENES, start=1):
-            progress.step(f"scene {number}/{len(SCENES)}: {scene.title}")
-            result = SceneResult(number, scene.title, [], [])
-            results.append(result)
-            try:
-                scene.play(stage, result)
-            except Exception as exc:
-                result.failure = describe_error(exc)
-                progress.step(f"scene {number} failed: {result.failure}")
-                progress.detail(_tail(cluster.logs()))
-                break
-            got.update(result.values)
-        else:
-            got.update(_read_again(stage))
+        failure = play_scenes(stage, results, got)
+        if failure is None:
             expected.update({name + _AT_THE_END: expected[name] for name in list(expected)})
+            try:
+                got.update(_read_again(stage))
+            except Exception as exc:
+                failure = f"reading the values again failed: {describe_error(exc)}"
+                progress.step(failure)
         progress.status(None)
         progress.step("stopping every process the demo started")
-    mismatches = verify(expected, got)
+    mismatches = verify(expected, got, missing_reason=failure or "")
     return DemoReport(results, mismatches, checked=len(expected))
+
+
+def play_scenes(stage: Stage, results: list[SceneResult], got: dict[str, Any]) -> str | None:
+    """Play the scenes in order, until one fails; return why it failed (None if none did).
+
+    A failed scene ends the demo: the cluster's state after an unexpected error is
+    unknown, and the values of that scene and the next ones are reported missing.
+    """
+    for number, scene in enumerate(SCENES, start=1):
+        stage.progress.step(f"scene {number}/{len(SCENES)}: {scene.title}")
+        result = SceneResult(number, scene.title, [], [])
+        results.append(result)
+        try:
+            scene.play(stage, result)
+        except Exception as exc:
+            result.failure = describe_error(exc)
+            stage.progress.step(f"scene {number} failed: {result.failure}")
+            stage.progress.detail(_tail(stage.cluster.logs()))
+            return f"scene {number} failed"
+        got.update(result.values)
+    return None
 
 
 def _read_again(stage: Stage) -> dict[str, Any]:
