@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 PIP := $(BIN)/python -m pip install --disable-pip-version-check -q -c constraints.txt
 PYTEST_ARGS ?=
 
-.PHONY: demo test venv lint typecheck bench clean
+.PHONY: demo test venv lint typecheck docs bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -31,7 +31,7 @@ $(VENV)/.installed-demo: $(VENV)/.installed
 demo: $(VENV)/.installed-demo
 	$(BIN)/resilient-dask demo
 
-test: $(VENV)/.installed-test lint typecheck
+test: $(VENV)/.installed-test lint typecheck docs
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: $(VENV)/.installed-test
@@ -39,6 +39,11 @@ lint: $(VENV)/.installed-test
 
 typecheck: $(VENV)/.installed-test
 	$(BIN)/mypy
+
+# The docs site (mkdocs.yml): --strict fails on any warning, such as a broken link or
+# anchor, or a page missing from the nav.
+docs: $(VENV)/.installed-test
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --site-dir build/site
 
 # Every benchmark side by side; prints one table and rewrites docs/benchmarks*.md.
 bench: $(VENV)/.installed-test
