@@ -394,6 +394,16 @@ def test_lines_mode_writes_no_control_characters_and_quiet_writes_nothing() -> N
         assert ("fault: SIGKILL the scheduler" in text) == (mode != "quiet"), mode
 
 
+def test_live_status_line_is_cut_to_the_terminal_width() -> None:
+    """A status line wider than the terminal would wrap and could not be redrawn in place."""
+    stream = io.StringIO()
+    progress = Progress(stream, "live", redraw_every=0, width=40)
+    progress.status(lambda: "x" * 100)
+    progress.redraw()
+    drawn = stream.getvalue().split("\x1b[2K")[-1]
+    assert len(drawn) == 39 and drawn.endswith("x")
+
+
 # -- observing blocking calls ------------------------------------------------------------------
 
 

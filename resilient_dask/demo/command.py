@@ -42,8 +42,9 @@ class Interrupted(BaseException):
 
 @contextlib.contextmanager
 def signals_raise() -> Iterator[None]:
-    """SIGTERM/SIGHUP raise :class:`Interrupted`; after the first signal, further ones are
-    ignored, so that a second Ctrl-C cannot cut the cleanup short."""
+    """Ctrl-C raises KeyboardInterrupt (as usual), SIGTERM and SIGHUP :class:`Interrupted`
+    (by default they end Python without any cleanup). After the first signal further ones
+    are ignored, so that a second Ctrl-C cannot cut the cleanup short."""
     if threading.current_thread() is not threading.main_thread():
         yield  # signal handlers can only be set from the main thread
         return
@@ -137,25 +138,23 @@ def demo(workers: int, quiet: bool, pid_file: pathlib.Path | None) -> None:
     from resilient_dask.demo.render import Progress, render_summary
     from resilient_dask.demo.runner import DemoOptions, run_demo
 
+    columns = shutil.get_terminal_size((100, 24)).columns
     mode = progress_mode(quiet, sys.stdout.isatty(), os.environ.get("TERM"))
-    progress = Progress(sys.stdout, mode)
+    progress = Progress(sys.stdout, mode, width=columns)
     try:
         with signals_raise():
             report = run_demo(DemoOptions(workers=workers, pid_file=pid_file), progress)
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, Interrupted) as stop:
         progress.close()
-        click.echo("\ninterrupted: every process the demo started is stopped", err=True)
-        sys.exit(128 + signal.SIGINT)
-    except Interrupted as stop:
-        progress.close()
-        name = signal.Signals(stop.signum).name
-        click.echo(f"stopped by {name}: every process the demo started is stopped", err=True)
-        sys.exit(128 + stop.signum)
+        signum = stop.signum if isinstance(stop, Interrupted) else signal.SIGINT
+        name = signal.Signals(signum).name
+        click.echo(f"\nstopped by {name}: every process the demo started is stopped", err=True)
+        sys.exit(128 + signum)
     except Exception as exc:
         progress.close()
         click.echo(f"error: the demo could not run: {type(exc).__name__}: {exc}", err=True)
         sys.exit(EXIT_WRONG)
     progress.close()
-    width = min(120, shutil.get_terminal_size((100, 24)).columns)
-    click.echo(render_summary(report.results, report.mismatches, report.checked, width), nl=False)
+    summary = render_summary(report.results, report.mismatches, report.checked, min(120, columns))
+    click.echo(summary, nl=False)
     sys.exit(report.exit_code)

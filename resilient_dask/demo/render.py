@@ -35,9 +35,11 @@ class Progress:
         *,
         clock: Callable[[], float] = time.monotonic,
         redraw_every: float = 0.1,
+        width: int = 80,
     ) -> None:
         self.stream = stream
         self.mode = mode
+        self.width = width  # the status line is cut to fit: a wrapped one cannot be redrawn
         self._clock = clock
         self._started = clock()
         self._lock = threading.Lock()
@@ -111,7 +113,8 @@ class Progress:
             text = self._status()
         except Exception as exc:  # the status is decoration: never let it end the demo
             text = f"({type(exc).__name__} while reading progress)"
-        self.stream.write(f"{_CLEAR_LINE}  {next(self._spinner)} {self.elapsed:5.1f} s  {text}")
+        line = f"  {next(self._spinner)} {self.elapsed:5.1f} s  {text}"
+        self.stream.write(_CLEAR_LINE + line[: max(10, self.width - 1)])
         self._status_shown = True
 
     def _tick(self, every: float) -> None:

@@ -57,10 +57,12 @@ class DemoReport:
 
 
 class PidRecorder:
-    """Writes the pid of every process the cluster started to a file, as they start.
+    """Writes the pid of every process the cluster started to a file.
 
-    Each pid is also its process group id (the cluster starts each process in a
-    session of its own), so a check can find the process's children too.
+    :meth:`record` is called after the cluster starts and after each restart, so
+    the file grows while the demo runs (a check can read it mid-run). Each pid is
+    also its process group id (the cluster starts each process in a session of its
+    own), so a check can find the process's children too.
     """
 
     def __init__(self, path: pathlib.Path | None) -> None:

@@ -44,11 +44,11 @@ class WorkloadShape:
     array_chunk: int
 
     def expected(self) -> dict[str, Any]:
-        """The values the workload must produce, computed without Dask."""
+        """The values the workload must produce, computed here without Dask."""
         return {
-            "map": [square(i) for i in range(self.map_size)],
-            "chain": self.chain_length,
-            "array sum": sum(square(i) for i in range(self.array_size)),
+            "map": [i * i for i in range(self.map_size)],
+            "chain": self.chain_length,  # each step adds 1, starting from 0
+            "array sum": sum(i * i for i in range(self.array_size)),
         }
 
 
