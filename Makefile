@@ -23,10 +23,10 @@ $(VENV)/.installed-test: $(BIN)/python pyproject.toml constraints.txt
 
 venv: $(VENV)/.installed-test
 
-# The demo's persisted array needs numpy, which resilient_dask itself does not.
-$(VENV)/.installed-demo: $(VENV)/.installed
-	$(PIP) numpy
-	touch $@
+# The demo's persisted array needs numpy: the `demo` extra.
+$(VENV)/.installed-demo: $(BIN)/python pyproject.toml constraints.txt
+	$(PIP) -e ".[demo]"
+	touch $@ $(VENV)/.installed
 
 demo: $(VENV)/.installed-demo
 	$(BIN)/resilient-dask demo

@@ -201,7 +201,8 @@ def test_missing_numpy_is_reported_before_anything_starts(monkeypatch: pytest.Mo
     )
     result = CliRunner().invoke(main, ["demo"])
     assert result.exit_code == 2
-    assert "needs numpy" in result.output and "pip install numpy" in result.output
+    assert "needs numpy" in result.output
+    assert "pip install 'resilient-dask[demo]'" in result.output
 
 
 def test_command_module_imports_neither_dask_nor_numpy() -> None:

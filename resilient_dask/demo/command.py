@@ -131,7 +131,7 @@ def demo(workers: int, quiet: bool, pid_file: pathlib.Path | None) -> None:
     if importlib.util.find_spec("numpy") is None:
         click.echo(
             "error: the demo's persisted array needs numpy, which is not installed: "
-            "pip install numpy (make demo installs it)",
+            "pip install 'resilient-dask[demo]' (make demo installs it)",
             err=True,
         )
         sys.exit(EXIT_USAGE)
