@@ -74,13 +74,25 @@ def error_state(state: FutureState, exception: BaseException) -> None:
 
 
 def register_state(client: Client, key: Any, state: FutureState) -> None:
-    """Make ``state`` the client's state for ``key`` again, pending.
+    """Make ``state`` the client's state for ``key`` again: pending, or done if the
+    replay's own state for ``key`` already is.
 
     Upstream: the client routes the scheduler's reports for a key to
     ``client.futures[key]``; every Future object of that key shares that state.
+    ``Client._scatter`` awaits the scatter RPC and then calls ``finish(type=...)`` on
+    the state of each scattered key itself, and the scheduler's "key-in-memory"
+    report may arrive before that; either way the replay's state can be done by the
+    time the user's state is put back, and no later report would finish the user's.
     """
+    replayed = client.futures.get(key)
     reset_state(state)
     client.futures[key] = state
+    if replayed is None or replayed is state:
+        return
+    if replayed.status == "finished":
+        state.finish(type=replayed.type)
+    elif replayed.status == "error":
+        state.set_error(replayed.exception, replayed.traceback)
 
 
 def send_graph(client: Client, expr: Any, keys: Any, call: dict[str, Any]) -> Any:

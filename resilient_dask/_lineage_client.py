@@ -12,6 +12,7 @@ work again. ``resubmit="manual"`` records but replays only on ``rc.resubmit()``.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import dataclasses
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -46,6 +47,20 @@ SUBMIT_OPTIONS = frozenset(
 MAP_OPTIONS = SUBMIT_OPTIONS | {"batch_size"}
 
 
+#: The client whose replay, or whose submit/map recording, the running code is part of.
+#: Context variables, not client attributes: a replay runs in the client's event loop
+#: while user threads (and, in asynchronous clients, other tasks) keep submitting, and
+#: a flag on the client made their calls look like the replay's own, so they were not
+#: recorded and raised LineageUnavailable after the next outage. Each thread and each
+#: asyncio task sees only what its own code set.
+_REPLAYING: contextvars.ContextVar[object | None] = contextvars.ContextVar(
+    "resilient_dask_replaying", default=None
+)
+_RECORDING: contextvars.ContextVar[object | None] = contextvars.ContextVar(
+    "resilient_dask_recording", default=None
+)
+
+
 def _is_future(value: Any) -> bool:
     return isinstance(value, Future)
 
@@ -70,18 +85,19 @@ class Lineage:
 
     _rd_lineage: LineageStore | None
     _rd_parked: dict[Any, Any]
-    _rd_replaying: bool
-    _rd_recording_call: bool
     _rd_replay_generation: int
 
     def _rd_init_lineage(self, resubmit: bool | str, limit_count: int | None) -> None:
         self._rd_lineage = LineageStore(limit_count) if resubmit else None
         self._rd_auto_replay = resubmit is True
         self._rd_parked = {}
-        self._rd_replaying = False
-        self._rd_recording_call = False
         self._rd_replay_generation = 0
         self._rd_replay_task: asyncio.Task[Any] | None = None
+
+    @property
+    def _rd_replaying(self) -> bool:
+        """Whether the running code is this client's replay sending recipes."""
+        return _REPLAYING.get() is self
 
     # -- recording -------------------------------------------------------------------
 
@@ -134,17 +150,17 @@ class Lineage:
     @contextmanager
     def _rd_recording(self) -> Iterator[None]:
         """While a submit/map records its own recipe, its graph is not recorded too."""
-        self._rd_recording_call = True
+        token = _RECORDING.set(self)
         try:
             yield
         finally:
-            self._rd_recording_call = False
+            _RECORDING.reset(token)
 
     def _rd_graph_sent(
         self, expr: Any, keys: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
     ) -> None:
         store = self._rd_lineage
-        if store is None or self._rd_recording_call:
+        if store is None or _RECORDING.get() is self:
             return
         recipe = GraphRecipe(
             expr, tuple(keys), {"args": args, "kwargs": kwargs}, dict(get_annotations())
@@ -267,7 +283,7 @@ class Lineage:
         """Send one batch of recipes again, under the original keys."""
         client = cast(Client, self)
         recipe = batch.recipes[0]
-        self._rd_replaying = True
+        token = _REPLAYING.set(self)
         try:
             if type(recipe) is CallRecipe:
                 options = dict(recipe.options)
@@ -294,7 +310,7 @@ class Lineage:
             )  # fmt: skip
             return await scattered
         finally:
-            self._rd_replaying = False
+            _REPLAYING.reset(token)
 
     def _rd_future(self, key: Any) -> Future[Any]:
         return Future(key, cast(Client, self))

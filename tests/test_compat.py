@@ -271,3 +271,28 @@ def test_scatter_returns_futures_in_the_shape_of_the_data(rc: ResilientClient) -
     single = rc.scatter(3)
     assert isinstance(as_list, list) and len(as_list) == 2
     assert set(as_dict) == {"a"} and isinstance(single, Future)
+
+
+def test_scatter_finishes_the_state_of_each_key_itself(client: Client) -> None:
+    """Client._scatter marks each scattered key's state finished before it returns."""
+    future = client.scatter(5, hash=False)
+    state = _compat.client_states(client)[future.key]
+    assert state.status == "finished" and state.type is int
+
+
+def test_register_state_carries_over_a_replayed_state_that_is_already_done(
+    client: Client,
+) -> None:
+    """A user's state put back after its replay finished is finished (or failed) too."""
+    replayed = client.scatter(7, hash=False)
+    user_state = FutureState(replayed.key)
+    _compat.register_state(client, replayed.key, user_state)
+    assert user_state.status == "finished" and user_state.type is int
+    assert _compat.client_states(client)[replayed.key] is user_state
+
+    failing = client.submit(lambda: 1 / 0)
+    with pytest.raises(ZeroDivisionError):
+        failing.result(timeout=10)
+    other = FutureState(failing.key)
+    _compat.register_state(client, failing.key, other)
+    assert other.status == "error" and isinstance(other.exception, ZeroDivisionError)

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import dask
 import dask.array as da
 import dask.dataframe as dd
+import distributed
 import numpy as np
 import pandas as pd
 import pytest
-from distributed import wait
+from distributed import Future, wait
 
 from resilient_dask import ConnectionState, LineageUnavailable, ResilientClient, ResubmissionFailed
 from resilient_dask.testing import SubprocessCluster, TcpProxy, capture_events, poll_for
@@ -280,3 +284,103 @@ def test_closing_while_futures_wait_for_replay_cancels_them(
     rc.connection.wait_for(S.RESUBMITTING, timeout=60)
     rc.close()
     assert future.status == "cancelled"
+
+
+class _Gate:
+    """An argument whose pickling, once armed, blocks until the test opens the gate."""
+
+    def __init__(self) -> None:
+        self.armed = threading.Event()
+        self.entered = threading.Event()
+        self.open = threading.Event()
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        if self.armed.is_set():
+            self.entered.set()
+            self.open.wait(30)
+        return (int, (1,))
+
+
+def _submit_in_thread(rc: ResilientClient, *args: Any) -> tuple[threading.Thread, Any, Any]:
+    """Start ``rc.submit(*args)`` in another thread; return (thread, [future], sending).
+
+    ``sending`` is set when that submit enters upstream ``Client._graph_to_futures``:
+    every decision resilient_dask makes about recording the call lies before that
+    point, and from there on the call waits for a graph the replay is sending.
+    """
+    submitted: list[Future] = []
+    sending = threading.Event()
+    upstream = distributed.Client._graph_to_futures.__code__
+
+    def watch(frame: Any, event: str, arg: Any) -> None:
+        if event == "call" and frame.f_code is upstream:
+            sending.set()
+
+    def submit() -> None:
+        sys.setprofile(watch)
+        try:
+            submitted.append(rc.submit(*args))
+        finally:
+            sys.setprofile(None)
+
+    thread = threading.Thread(target=submit)
+    thread.start()
+    return thread, submitted, sending
+
+
+def test_submit_from_another_thread_while_replay_runs_is_recorded(
+    cluster: SubprocessCluster, make_client: Callable[..., ResilientClient]
+) -> None:
+    """A submit made by another thread while a replay is sending survives the next outage.
+
+    Found by the chaos soak: the client marked itself "replaying" for every thread,
+    so a user's submit in that window was not recorded and raised
+    LineageUnavailable ("no recipe") after the following outage.
+    """
+    with TcpProxy.to(cluster.scheduler_address) as proxy:
+        rc = make_client(proxy.address, resubmit=True, scatter_policy="keep")
+        gate = _Gate()
+        gated = rc.scatter(gate)
+        assert gated.result(timeout=30) == 1
+        gate.armed.set()
+        proxy.cut()  # the replay scatters `gate` again and blocks while pickling it
+        assert gate.entered.wait(30), "the replay never re-scattered the kept data"
+        helper, submitted, sending = _submit_in_thread(rc, inc, 10)
+        assert sending.wait(30), "the other thread's submit never got to sending its graph"
+        gate.open.set()
+        helper.join(30)
+        (during,) = submitted
+        rc.connection.wait_for(S.CONNECTED, timeout=60)
+        assert during.result(timeout=60) == 11
+        proxy.cut()
+        rc.connection.wait_for(S.RECONNECTING, timeout=30)
+        rc.connection.wait_for(S.CONNECTED, timeout=60)
+        assert during.result(timeout=60) == 11
+        assert gated.result(timeout=60) == 1
+
+
+def test_kept_scattered_data_is_back_after_each_of_ten_cuts(
+    cluster: SubprocessCluster, make_client: Callable[..., ResilientClient]
+) -> None:
+    """After every one of ten cuts, kept scattered data is re-scattered and its futures finish.
+
+    Found by the chaos soak: when the scheduler's report for a re-scattered key came
+    before the replay put the user's future state back, that future stayed pending forever.
+    """
+    with TcpProxy.to(cluster.scheduler_address) as proxy:
+        rc = make_client(proxy.address, resubmit=True, scatter_policy="keep")
+        data = rc.scatter([10, 20, 30])
+        assert rc.gather(data) == [10, 20, 30]
+
+        def replays() -> int:
+            return [t.state for t in rc.connection.history].count(S.RESUBMITTING)
+
+        for cut in range(10):
+            before = replays()
+            proxy.cut()
+            poll_for(
+                lambda before=before: replays() > before and rc.connection.state is S.CONNECTED,
+                30,
+                message=f"replay after cut {cut + 1}",
+            )
+            assert [f.result(timeout=30) for f in data] == [10, 20, 30], f"after cut {cut + 1}"
