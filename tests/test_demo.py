@@ -19,7 +19,8 @@ from click.testing import CliRunner
 
 from resilient_dask.cli import main
 from resilient_dask.demo import runner
-from resilient_dask.demo.command import Interrupted, progress_mode, signals_raise
+from resilient_dask.demo.command import progress_mode
+from resilient_dask.demo.interrupts import Interrupted, held_interrupts, signals_raise
 from resilient_dask.demo.observe import WatchedCall, describe_error
 from resilient_dask.demo.render import Progress, SceneResult, render_summary, side_by_side
 from resilient_dask.demo.runner import DemoReport
@@ -238,6 +239,20 @@ def test_sigterm_raises_interrupted_and_handlers_are_restored() -> None:
         poll_for(lambda: False, 5, message="the signal handler ran")
     assert info.value.signum == signal.SIGTERM
     assert signal.getsignal(signal.SIGTERM) is before
+
+
+def test_a_signal_inside_held_interrupts_is_raised_when_the_block_ends() -> None:
+    """A SIGTERM while a client is being created waits for the block, then is raised."""
+    finished_block = False
+    with pytest.raises(Interrupted) as info, signals_raise():
+        with held_interrupts():
+            os.kill(os.getpid(), signal.SIGTERM)
+            # the handler runs at once in the main thread; here it only records the signal
+            poll_for(lambda: signal.getsignal(signal.SIGTERM) is signal.SIG_IGN, 5)
+            finished_block = True
+        pytest.fail("the held signal was not raised when the block ended")
+    assert finished_block
+    assert info.value.signum == signal.SIGTERM
 
 
 # -- verification and exit code -----------------------------------------------------------------

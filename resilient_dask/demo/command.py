@@ -10,59 +10,23 @@ not run), 2 usage error, 128 + N when stopped by signal N (130 for Ctrl-C).
 
 from __future__ import annotations
 
-import contextlib
 import importlib.util
 import os
 import pathlib
 import shutil
 import signal
 import sys
-import threading
-from collections.abc import Iterator
-from types import FrameType
 from typing import TYPE_CHECKING
 
 import click
 
+from resilient_dask.demo.interrupts import Interrupted, signals_raise
 from resilient_dask.demo.verify import EXIT_USAGE, EXIT_WRONG
 
 if TYPE_CHECKING:
     from resilient_dask.demo.render import Mode
 
 MIN_WORKERS, MAX_WORKERS = 2, 8
-
-
-class Interrupted(BaseException):
-    """Raised in the main thread by SIGTERM or SIGHUP, so that cleanup runs as for Ctrl-C."""
-
-    def __init__(self, signum: int) -> None:
-        super().__init__(signum)
-        self.signum = signum
-
-
-@contextlib.contextmanager
-def signals_raise() -> Iterator[None]:
-    """Ctrl-C raises KeyboardInterrupt (as usual), SIGTERM and SIGHUP :class:`Interrupted`
-    (by default they end Python without any cleanup). After the first signal further ones
-    are ignored, so that a second Ctrl-C cannot cut the cleanup short."""
-    if threading.current_thread() is not threading.main_thread():
-        yield  # signal handlers can only be set from the main thread
-        return
-    watched = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
-
-    def stop(signum: int, frame: FrameType | None) -> None:
-        for sig in watched:
-            signal.signal(sig, signal.SIG_IGN)
-        if signum == signal.SIGINT:
-            raise KeyboardInterrupt
-        raise Interrupted(signum)
-
-    previous = {sig: signal.signal(sig, stop) for sig in watched}
-    try:
-        yield
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
 
 
 def _check_workers(ctx: click.Context, param: click.Parameter, value: int) -> int:

@@ -16,6 +16,7 @@ import pathlib
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
+from resilient_dask.demo.interrupts import held_interrupts
 from resilient_dask.demo.observe import describe_error
 from resilient_dask.demo.render import Progress, SceneResult
 from resilient_dask.demo.scenes import (
@@ -117,10 +118,11 @@ def run_demo(options: DemoOptions, progress: Progress) -> DemoReport:
         cluster.start()
         pids.record(cluster)
         progress.step(f"cluster up at {cluster.scheduler_address}; pids {_pids(cluster)}")
-        rc = ResilientClient(
-            cluster.scheduler_address, resubmit=True, set_as_default=False, **CLIENT_OPTIONS
-        )
-        stack.callback(rc.close, timeout=10)
+        with held_interrupts():  # a client cut off while connecting could never be closed
+            rc = ResilientClient(
+                cluster.scheduler_address, resubmit=True, set_as_default=False, **CLIENT_OPTIONS
+            )
+            stack.callback(rc.close, timeout=10)
         stack.callback(cluster.thaw_scheduler)  # runs first: never close against a frozen one
         stack.callback(progress.status, None)
         stage = Stage(cluster, rc, progress, lambda: pids.record(cluster))

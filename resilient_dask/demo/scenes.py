@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
+from resilient_dask.demo.interrupts import held_interrupts
 from resilient_dask.demo.observe import Observation, WatchedCall, describe_error
 from resilient_dask.demo.render import Progress, SceneResult
 from resilient_dask.demo.verify import verify
@@ -85,7 +86,10 @@ def plain_client(stage: Stage) -> Iterator[Client]:
     """A plain ``distributed.Client`` on the same scheduler, closed when the scene ends."""
     from distributed import Client
 
-    client = Client(stage.cluster.scheduler_address, set_as_default=False, timeout=stage.timeout)
+    with held_interrupts():  # a client cut off while connecting could never be closed
+        client = Client(
+            stage.cluster.scheduler_address, set_as_default=False, timeout=stage.timeout
+        )
     try:
         yield client
     finally:
