@@ -233,13 +233,18 @@ class ClientHooks:
 
     # Upstream: every submit/map/compute/persist/get ends in
     # Client._graph_to_futures(expr, keys, ...), which creates Future(key, self)
-    # for the requested keys and sends "update-graph" to the scheduler.
+    # for the requested keys and sends "update-graph" to the scheduler (queued for
+    # the event loop: the scheduler's answer may be handled before it returns).
     def _graph_to_futures(self, expr: Any, keys: Any, *args: Any, **kwargs: Any) -> Any:
         if self._rd_replaying:  # type: ignore[attr-defined]
             return super()._graph_to_futures(expr, keys, *args, **kwargs)  # type: ignore[misc]
         lost = self._rd_lost_dependencies(expr)  # type: ignore[attr-defined]
-        futures = super()._graph_to_futures(expr, keys, *args, **kwargs)  # type: ignore[misc]
-        self._rd_graph_sent(expr, keys, args, kwargs)  # type: ignore[attr-defined]
+        added = self._rd_graph_sending(expr, keys, args, kwargs)  # type: ignore[attr-defined]
+        try:
+            futures = super()._graph_to_futures(expr, keys, *args, **kwargs)  # type: ignore[misc]
+        except BaseException:
+            self._rd_graph_not_sent(added)  # type: ignore[attr-defined]
+            raise
         return self._rd_new_futures(futures, lost)  # type: ignore[attr-defined]
 
     # Upstream: Client._release_key(key) runs when the last Future of a key is

@@ -124,13 +124,14 @@ class LineageStore:
     def __contains__(self, key: object) -> bool:
         return key in self.recipes
 
-    def add(self, key: Key, recipe: Recipe) -> None:
+    def add(self, key: Key, recipe: Recipe) -> bool:
+        """Remember how ``key`` is made; False if it already had a recipe (kept)."""
         with self._lock:
-            self._add(key, recipe)
+            return self._add(key, recipe)
 
-    def _add(self, key: Key, recipe: Recipe) -> None:
+    def _add(self, key: Key, recipe: Recipe) -> bool:
         if key in self.recipes:  # same key submitted again: keep the first recipe
-            return
+            return False
         self.recipes[key] = recipe
         self.unavailable.pop(key, None)
         self.released.discard(key)
@@ -139,6 +140,7 @@ class LineageStore:
                 self.needed[dep] = self.needed.get(dep, 0) + 1
         if self.limit_count is not None and len(self.recipes) > self.limit_count:
             self._evict(len(self.recipes) - self.limit_count)
+        return True
 
     def mark_unavailable(self, key: Key, reason: str) -> None:
         with self._lock:

@@ -105,22 +105,23 @@ class Lineage:
         store = self._rd_lineage
         if store is None or self._rd_replaying:
             return super().submit(func, *args, **kwargs)  # type: ignore[misc]
-        with self._rd_recording():
+        if _replayable(resubmit, kwargs):
+            options = {k: v for k, v in kwargs.items() if k in SUBMIT_OPTIONS and k != "key"}
+            func_kwargs = {k: v for k, v in kwargs.items() if k not in SUBMIT_OPTIONS}
+            deps: list[Any] = []
+            recipe = CallRecipe(
+                func,
+                strip_futures(args, _is_future, deps),
+                strip_futures(func_kwargs, _is_future, deps),
+                _with_annotations(options),
+                tuple(deps),
+            )
+            recording = _Recording(self, store, [recipe])
+        else:
+            recording = _Recording(self, store, None)
+        with self._rd_recording(recording):
             future = super().submit(func, *args, **kwargs)  # type: ignore[misc]
-        if not _replayable(resubmit, kwargs):
-            store.mark_unavailable(future.key, OPTED_OUT)
-            return future
-        options = {k: v for k, v in kwargs.items() if k in SUBMIT_OPTIONS and k != "key"}
-        func_kwargs = {k: v for k, v in kwargs.items() if k not in SUBMIT_OPTIONS}
-        deps: list[Any] = []
-        recipe = CallRecipe(
-            func,
-            strip_futures(args, _is_future, deps),
-            strip_futures(func_kwargs, _is_future, deps),
-            _with_annotations(options),
-            tuple(deps),
-        )
-        store.add(future.key, recipe)
+        recording.sent_as([future.key])  # no-op if its graph was sent: the key was held
         return future
 
     def map(self, func: Any, *iterables: Any, resubmit: bool = True, **kwargs: Any) -> Any:
@@ -128,45 +129,62 @@ class Lineage:
         lists = all(isinstance(it, (list, tuple)) for it in iterables)
         if store is None or self._rd_replaying or not lists:
             return super().map(func, *iterables, **kwargs)  # type: ignore[misc]
-        with self._rd_recording():
+        recipes = None
+        if _replayable(resubmit, kwargs):
+            options = _with_annotations(
+                {k: v for k, v in kwargs.items() if k in SUBMIT_OPTIONS and k != "key"}
+            )
+            kw_deps: list[Any] = []
+            func_kwargs = strip_futures(
+                {k: v for k, v in kwargs.items() if k not in MAP_OPTIONS}, _is_future, kw_deps
+            )
+            recipes = []
+            for items in zip(*iterables, strict=False):
+                deps = list(kw_deps)
+                args = strip_futures(tuple(items), _is_future, deps)
+                recipes.append(CallRecipe(func, args, func_kwargs, options, tuple(deps)))
+        recording = _Recording(self, store, recipes)
+        with self._rd_recording(recording):
             futures = super().map(func, *iterables, **kwargs)  # type: ignore[misc]
-        if not _replayable(resubmit, kwargs):
-            for future in futures:
-                store.mark_unavailable(future.key, OPTED_OUT)
-            return futures
-        options = _with_annotations(
-            {k: v for k, v in kwargs.items() if k in SUBMIT_OPTIONS and k != "key"}
-        )
-        kw_deps: list[Any] = []
-        func_kwargs = strip_futures(
-            {k: v for k, v in kwargs.items() if k not in MAP_OPTIONS}, _is_future, kw_deps
-        )
-        for future, *items in zip(futures, *iterables, strict=False):
-            deps = list(kw_deps)
-            args = strip_futures(tuple(items), _is_future, deps)
-            store.add(future.key, CallRecipe(func, args, func_kwargs, options, tuple(deps)))
+        recording.sent_as([future.key for future in futures])
         return futures
 
     @contextmanager
-    def _rd_recording(self) -> Iterator[None]:
-        """While a submit/map records its own recipe, its graph is not recorded too."""
-        token = _RECORDING.set(self)
+    def _rd_recording(self, recording: _Recording) -> Iterator[None]:
+        """While a submit/map runs, the graph it sends records its recipes, not its graph."""
+        token = _RECORDING.set(recording)
         try:
             yield
         finally:
             _RECORDING.reset(token)
 
-    def _rd_graph_sent(
+    def _rd_graph_sending(
         self, expr: Any, keys: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
-    ) -> None:
+    ) -> list[Any]:
+        """Record how ``keys`` are made, *before* their graph is sent; return the keys
+        whose recipe this added.
+
+        Before, not after: the scheduler may answer at once (refusing a graph whose
+        inputs are being replayed, for instance), and the client's event loop decides
+        from the recipes whether to replay what it refused, while the user's thread
+        may not have got past the send yet.
+        """
         store = self._rd_lineage
-        if store is None or _RECORDING.get() is self:
-            return
+        if store is None:
+            return []
+        recording = _RECORDING.get()
+        if isinstance(recording, _Recording) and recording.client is self:
+            return recording.sent_as(list(keys))
         recipe = GraphRecipe(
             expr, tuple(keys), {"args": args, "kwargs": kwargs}, dict(get_annotations())
         )
-        for key in recipe.keys:
-            store.add(key, recipe)
+        return [key for key in recipe.keys if store.add(key, recipe)]
+
+    def _rd_graph_not_sent(self, added: list[Any]) -> None:
+        """Sending failed (say, an argument does not pickle): forget what it recorded."""
+        if self._rd_lineage is not None:
+            for key in added:
+                self._rd_lineage.release(key)
 
     def _rd_scattered(
         self, data: Any, result: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
@@ -386,6 +404,38 @@ class Lineage:
             details=(("reason", reason),),
         )
         return ResubmissionFailed(ctx, f"The client reconnected but could not replay: {reason}.")
+
+
+@dataclasses.dataclass
+class _Recording:
+    """The recipes of one submit/map, recorded when the graph of that call is sent.
+
+    ``recipes`` are in the order of the call's keys (None: opted out of replay).
+    A map with ``batch_size`` sends several graphs: each takes the next recipes.
+    """
+
+    client: object
+    store: LineageStore
+    recipes: list[CallRecipe] | None
+    recorded: int = 0
+    keys: list[Any] = dataclasses.field(default_factory=list)
+
+    def sent_as(self, keys: list[Any]) -> list[Any]:
+        """Record the recipes of ``keys`` not recorded yet; return the keys added."""
+        keys = [k for k in keys if k not in self.keys][: self._left()]
+        self.keys.extend(keys)
+        if self.recipes is None:
+            for key in keys:
+                self.store.mark_unavailable(key, OPTED_OUT)
+            self.recorded += len(keys)
+            return []
+        batch = self.recipes[self.recorded : self.recorded + len(keys)]
+        self.recorded += len(keys)
+        pairs = zip(keys, batch, strict=False)
+        return [key for key, recipe in pairs if self.store.add(key, recipe)]
+
+    def _left(self) -> int:
+        return (10**18 if self.recipes is None else len(self.recipes)) - self.recorded
 
 
 def _replayable(resubmit: bool, kwargs: dict[str, Any]) -> bool:

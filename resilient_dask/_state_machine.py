@@ -186,6 +186,12 @@ class ConnectionStateMachine:
             return None
         return max(0.0, self.clock.monotonic() - self.lost_since)
 
+    def dropped_since(self, mark: int) -> bool:
+        """Whether the stream to the scheduler is closed now, or closed at or after
+        ``history[mark]`` (and was perhaps opened again since)."""
+        dropped = (ConnectionState.RECONNECTING, ConnectionState.CLOSED)
+        return self.state in dropped or any(t.state in dropped for t in self.history[mark:])
+
     def unresponsive_deadline(self) -> float | None:
         """Monotonic time at which waiting calls must give up, while UNRESPONSIVE."""
         if self.state is not ConnectionState.UNRESPONSIVE:

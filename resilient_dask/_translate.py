@@ -231,6 +231,13 @@ def cancellation_target(reason: str | None) -> Target:
     return CANCELLATION_REASONS.get(reason or "unknown", PassThrough("a reason given by the user"))
 
 
+def closed_comm(exc: BaseException) -> bool:
+    """Whether ``exc`` is one of distributed's closed-connection errors (CommClosedError,
+    ...), which mean a scheduler outage only if the client's connection dropped."""
+    entry = EXCEPTION_CLASSES.get(f"{type(exc).__module__}.{type(exc).__qualname__}")
+    return isinstance(entry, WhenDisconnected)
+
+
 def translate(
     exc: BaseException,
     situation: Situation | None = None,

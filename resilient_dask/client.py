@@ -16,9 +16,8 @@ What it adds to ``distributed.Client``:
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, overload
 
 from distributed import Client, Future
@@ -26,23 +25,21 @@ from distributed.client import FutureCancelledError
 from distributed.comm.core import CommClosedError
 
 from resilient_dask import _compat
+from resilient_dask._blocking_calls import BlockingCalls
 from resilient_dask._cluster_guards import ClusterGuards
 from resilient_dask._config import Options
 from resilient_dask._events import emit
-from resilient_dask._guard import Guard, RetryingGuard, needs_translation
+from resilient_dask._guard import Guard, RetryingGuard
 from resilient_dask._lineage_client import Lineage
-from resilient_dask._nested import nested_future_error
 from resilient_dask._notebook import NotebookRepr
 from resilient_dask._serialization import unpicklable_argument_error
 from resilient_dask._state_machine import ConnectionState, ConnectionStateMachine
 from resilient_dask._translate import Incident, IncidentLog, Situation, translate
 from resilient_dask.connection import Connection, ConnectionCallback, Subscription
 from resilient_dask.errors import (
-    ErrorContext,
     ResilientDaskError,
     SchedulerConnectionLost,
     SchedulerRestarted,
-    SchedulerUnresponsive,
 )
 
 if TYPE_CHECKING:
@@ -51,10 +48,6 @@ if TYPE_CHECKING:
 __all__ = ["ResilientClient", "ResilientFuture"]
 
 logger = logging.getLogger(__name__)
-
-#: Client coroutines that must never be cut short by the unresponsive timeout.
-_UNGUARDED = frozenset({"_close", "_start", "_shutdown"})
-
 
 class ResilientFuture(Future):  # type: ignore[type-arg]
     """A ``distributed.Future`` of a :class:`ResilientClient`.
@@ -79,7 +72,9 @@ class ResilientFuture(Future):  # type: ignore[type-arg]
         return None
 
 
-class ResilientClient(ClusterGuards, Lineage, NotebookRepr, _compat.ClientHooks, Client):
+class ResilientClient(
+    BlockingCalls, ClusterGuards, Lineage, NotebookRepr, _compat.ClientHooks, Client
+):
     """A drop-in ``distributed.Client`` that survives and explains failures.
 
     Takes every argument ``distributed.Client`` takes, plus (defaults from
@@ -141,6 +136,7 @@ class ResilientClient(ClusterGuards, Lineage, NotebookRepr, _compat.ClientHooks,
         )
         self._rd_incidents = IncidentLog()
         self._rd_expiry: asyncio.Future[None] | None = None
+        self._rd_transition: asyncio.Future[None] | None = None
         self._rd_expiry_handle: asyncio.TimerHandle | None = None
         self._rd_heartbeat_task: asyncio.Task[None] | None = None
         super().__init__(address, *args, **kwargs)  # type: ignore[no-untyped-call]
@@ -217,98 +213,6 @@ class ResilientClient(ClusterGuards, Lineage, NotebookRepr, _compat.ClientHooks,
             if clear is None:
                 raise
             raise clear from None
-
-    def sync(
-        self,
-        func: Callable[..., Awaitable[Any]],
-        *args: Any,
-        asynchronous: bool | None = None,
-        callback_timeout: Any = None,
-        **kwargs: Any,
-    ) -> Any:
-        """Run ``func`` like ``distributed.Client.sync``, with typed errors and the
-        unresponsive-scheduler cut-off."""
-        if getattr(func, "__name__", "") in _UNGUARDED:
-            return super().sync(  # type: ignore[no-untyped-call]
-                func, *args, asynchronous=asynchronous, callback_timeout=callback_timeout, **kwargs
-            )
-        guarded = functools.partial(self._rd_guarded, func, args, kwargs)
-        return super().sync(  # type: ignore[no-untyped-call]
-            guarded, asynchronous=asynchronous, callback_timeout=callback_timeout
-        )
-
-    # -- the guarded call ---------------------------------------------------------
-
-    async def _rd_guarded(
-        self, func: Callable[..., Awaitable[Any]], args: tuple[Any, ...], kwargs: dict[str, Any]
-    ) -> Any:
-        try:
-            if self._rd_machine.unresponsive_expired():
-                raise self._rd_unresponsive_error()
-            expiry = self._rd_expiry_future()
-            if self._rd_parked:
-                await self._rd_wait_for_replay(func, args)
-            task = asyncio.ensure_future(func(*args, **kwargs))
-            try:
-                await asyncio.wait((task, expiry), return_when=asyncio.FIRST_COMPLETED)
-            except asyncio.CancelledError:
-                task.cancel()
-                raise
-            if not task.done():
-                task.cancel()
-                raise self._rd_unresponsive_error()
-            result = task.result()
-            requested = _compat.delivered_request(func, args)
-            if requested is not None:
-                nested = nested_future_error(requested, result, self._rd_address())
-                if nested is not None:
-                    raise nested
-            return result
-        except BaseException as exc:
-            if not needs_translation(exc):
-                raise
-            keys = _involved_keys(func, args)
-            typed = self.translate_error(exc, keys)
-            self._rd_decorate_error(typed, keys)
-            if typed is exc:
-                raise
-            raise typed.with_traceback(None) from (
-                None if isinstance(exc, ResilientDaskError) else exc
-            )
-
-    async def _rd_wait_for_replay(self, func: Any, args: tuple[Any, ...]) -> None:
-        """A gather of futures parked for replay waits until they are replayed."""
-        requested = _compat.delivered_request(func, args)
-        if requested is None:
-            return
-        parked = [
-            state
-            for f in _compat.iter_futures(requested)
-            if (state := self._rd_parked.get(f.key)) is not None
-        ]
-        if parked:
-            await asyncio.gather(*(state.wait() for state in parked))
-
-    def _rd_expiry_future(self) -> asyncio.Future[None]:
-        """The future that resolves when the current unresponsive period runs out."""
-        if self._rd_expiry is None or self._rd_expiry.done():
-            self._rd_expiry = asyncio.get_running_loop().create_future()
-        return self._rd_expiry
-
-    def _rd_unresponsive_error(self) -> SchedulerUnresponsive:
-        machine = self._rd_machine
-        situation = self._rd_situation()
-        ctx = ErrorContext(
-            scheduler=situation.scheduler,
-            happened_at=machine.history[-1].time if machine.history else None,
-            state=situation.state,
-            reconnected=False,
-            details=(
-                ("silent_for", machine.silent_for()),
-                ("unresponsive_timeout", machine.unresponsive_timeout),
-            ),
-        )
-        return SchedulerUnresponsive(ctx)
 
     # -- heartbeat ------------------------------------------------------------------
 
@@ -516,6 +420,7 @@ class ResilientClient(ClusterGuards, Lineage, NotebookRepr, _compat.ClientHooks,
     def _rd_publish(self, transition: Any, **fields: Any) -> None:
         if transition is not None:
             self.connection.publish(transition, **fields)
+            self._rd_transitioned()
             if transition.state is ConnectionState.UNRESPONSIVE:
                 self._rd_arm_expiry()
 
@@ -557,20 +462,6 @@ def _cancel_with(states: dict[Any, Any], incident: Incident) -> None:
 
 def _name(func: Any) -> str:
     return getattr(func, "__name__", None) or type(func).__name__
-
-
-def _involved_keys(func: Callable[..., Any], args: tuple[Any, ...]) -> list[Any] | None:
-    """The keys of the futures a failing call was about that an outage cancelled."""
-    owner = getattr(func, "__self__", None)
-    futures = [owner] if isinstance(owner, Future) else []
-    if args and not futures:
-        futures = list(_compat.iter_futures(args[0]))
-    keys: list[Any] = []
-    for future in futures:
-        state = _compat.future_state(future)
-        if state is not None and isinstance(state.exception, ResilientDaskError):
-            keys.append(future.key)
-    return list(dict.fromkeys(keys)) or None
 
 
 def _typed_as_completed_result(future: Future[Any], result: BaseException) -> BaseException | None:

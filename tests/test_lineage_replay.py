@@ -56,7 +56,9 @@ def test_chain_map_array_and_shuffled_dataframe_survive_a_killed_scheduler(
     cluster2: SubprocessCluster, make_client: Callable[..., ResilientClient]
 ) -> None:
     """Killed mid-computation and restarted: every value equals the fault-free one."""
-    rc = make_client(cluster2.scheduler_address, resubmit=True)
+    # The replay of a P2P shuffle keeps the scheduler busy on two cores: a heartbeat
+    # timeout of 1 s (FAST) may then see a real but irrelevant UNRESPONSIVE blip.
+    rc = make_client(cluster2.scheduler_address, resubmit=True, heartbeat_timeout=5.0)
     chain = [rc.submit(slow_inc, 0)]
     for _ in range(49):
         chain.append(rc.submit(slow_inc, chain[-1]))
@@ -384,3 +386,49 @@ def test_kept_scattered_data_is_back_after_each_of_ten_cuts(
                 message=f"replay after cut {cut + 1}",
             )
             assert [f.result(timeout=30) for f in data] == [10, 20, 30], f"after cut {cut + 1}"
+
+
+def test_recipes_are_recorded_before_their_graph_is_sent(
+    cluster: SubprocessCluster, make_client: Callable[..., ResilientClient]
+) -> None:
+    """submit, map, compute and persist record their recipes before the graph goes out.
+
+    Found by the chaos soak: the scheduler can refuse a graph at once (its inputs are
+    still being replayed), and the client's event loop decides from the recipes
+    whether to replay it; recorded after the send, the recipe was sometimes not
+    there yet, and the future failed with SchedulerConnectionLost.
+    """
+    rc = make_client(cluster.scheduler_address, resubmit=True)
+    store = rc._rd_lineage
+    assert store is not None
+    missing: list[object] = []
+    upstream = distributed.Client._graph_to_futures
+
+    def sending(self: Any, expr: Any, keys: Any, *args: Any, **kwargs: Any) -> Any:
+        missing.extend(key for key in keys if key not in store)
+        return upstream(self, expr, keys, *args, **kwargs)
+
+    distributed.Client._graph_to_futures = sending  # type: ignore[method-assign]
+    try:
+        first = rc.submit(inc, 1)
+        mapped = rc.map(inc, [1, 2, 3], pure=False)
+        total = rc.compute(da.arange(10, chunks=5).sum())
+        persisted = rc.persist(da.arange(6, chunks=3))
+        assert rc.gather([first, *mapped, total]) == [2, 2, 3, 4, 45]
+        assert persisted.sum().compute() == 15
+    finally:
+        distributed.Client._graph_to_futures = upstream  # type: ignore[method-assign]
+    assert missing == []
+
+
+def test_a_submit_that_cannot_be_sent_leaves_no_recipe(
+    cluster: SubprocessCluster, make_client: Callable[..., ResilientClient]
+) -> None:
+    """A submit whose argument does not pickle raises, and records nothing for replay."""
+    rc = make_client(cluster.scheduler_address, resubmit=True)
+    store = rc._rd_lineage
+    assert store is not None
+    before = len(store)
+    with pytest.raises(TypeError, match=r"cannot be pickled .*\. Nothing was submitted"):
+        rc.submit(inc, threading.Lock())
+    assert len(store) == before

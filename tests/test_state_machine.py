@@ -575,3 +575,20 @@ def test_publish_emits_the_transition_event(
             "futures": 3,
         }
     ]
+
+
+def test_dropped_since_sees_an_outage_after_the_mark_even_once_reconnected(
+    machine: ConnectionStateMachine,
+) -> None:
+    """dropped_since(mark): closed now, or closed after history[mark] and reopened since."""
+    mark = len(machine.history)
+    assert not machine.dropped_since(mark)
+    machine.connection_lost()
+    assert machine.dropped_since(mark)
+    machine.reconnected(resubmitting=True)
+    machine.resubmission_finished()
+    assert machine.state is S.CONNECTED
+    assert machine.dropped_since(mark)
+    assert not machine.dropped_since(len(machine.history))
+    machine.closed()
+    assert machine.dropped_since(len(machine.history))
