@@ -204,15 +204,32 @@ class ClientHooks:
 
     # Upstream: Client._reconnect() runs when the report stream closes while the
     # client is "running". It cancels every FutureState in self.futures with
-    # reason "scheduler-connection-lost", clears self.futures, retries
-    # _ensure_connected for self._timeout seconds and calls _close() if that fails.
-    # We cancel the states first, with typed errors, so upstream finds none left.
+    # reason "scheduler-connection-lost", clears self.futures, and then, with no
+    # await in between, calls self._ensure_connected (retrying for self._timeout
+    # seconds, then _close()). We take the states first (parked or cancelled with
+    # typed errors), so upstream finds none left. A user thread submitting at that
+    # moment adds states under self._refcount_lock (Client._graph_to_futures holds
+    # it); we hold it from before we take the states until upstream's cancel loop
+    # is over, that is until it calls _ensure_connected, so no state created in
+    # between is cancelled untyped (the chaos soak found that race).
     async def _reconnect(self) -> None:
-        self._rd_connection_lost()  # type: ignore[attr-defined]
+        self._refcount_lock.acquire()  # type: ignore[attr-defined]
+        self._rd_holding_refcounts = True
         try:
+            self._rd_connection_lost()  # type: ignore[attr-defined]
             await super()._reconnect()  # type: ignore[misc]
         finally:
+            self._rd_release_refcounts()
             self._rd_reconnect_finished()  # type: ignore[attr-defined]
+
+    async def _ensure_connected(self, timeout: float | None = None) -> None:
+        self._rd_release_refcounts()  # upstream's _reconnect has cancelled what it holds
+        await super()._ensure_connected(timeout=timeout)  # type: ignore[misc]
+
+    def _rd_release_refcounts(self) -> None:
+        if getattr(self, "_rd_holding_refcounts", False):
+            self._rd_holding_refcounts = False
+            self._refcount_lock.release()  # type: ignore[attr-defined]
 
     # Upstream: Client._handle_restart() handles the scheduler's "restart" message:
     # it cancels every state with reason "scheduler-restart", clears self.futures,

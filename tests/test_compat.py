@@ -296,3 +296,21 @@ def test_register_state_carries_over_a_replayed_state_that_is_already_done(
     other = FutureState(failing.key)
     _compat.register_state(client, failing.key, other)
     assert other.status == "error" and isinstance(other.exception, ZeroDivisionError)
+
+
+def test_reconnect_cancels_then_calls_ensure_connected_with_no_await_in_between() -> None:
+    """Upstream _reconnect: the cancel loop, then _ensure_connected, synchronously.
+
+    ClientHooks._reconnect holds the refcount lock over exactly that stretch.
+    """
+    source = inspect.getsource(Client._reconnect)
+    cancel = source.index("st.cancel(")
+    ensure = source.index("await self._ensure_connected(")
+    assert "await" not in source[:cancel]
+    assert "await " not in source[cancel:ensure]
+
+
+def test_graph_to_futures_creates_states_under_the_refcount_lock() -> None:
+    """Upstream _graph_to_futures holds self._refcount_lock while it makes Futures."""
+    source = inspect.getsource(Client._graph_to_futures)
+    assert "with self._refcount_lock:" in source.split("Future(", 1)[0]

@@ -432,3 +432,44 @@ def test_a_submit_that_cannot_be_sent_leaves_no_recipe(
     with pytest.raises(TypeError, match=r"cannot be pickled .*\. Nothing was submitted"):
         rc.submit(inc, threading.Lock())
     assert len(store) == before
+
+
+def test_futures_submitted_by_a_thread_while_the_connection_drops_all_get_values(
+    cluster: SubprocessCluster, make_client: Callable[..., ResilientClient]
+) -> None:
+    """A thread submitting through three connection cuts: every future gets its value.
+
+    Found by the chaos soak: a future created by another thread just as the client
+    began to reconnect was cancelled by upstream with SchedulerConnectionLost
+    instead of being kept for replay.
+    """
+    with TcpProxy.to(cluster.scheduler_address) as proxy:
+        rc = make_client(proxy.address, resubmit=True)
+        futures: list[Future] = []
+        stop = threading.Event()
+
+        def submit_until_stopped() -> None:
+            while not stop.is_set() and len(futures) < 20_000:
+                futures.append(rc.submit(inc, len(futures), pure=False))
+                stop.wait(0.0005)  # paced, so that the cuts land among the submits
+
+        submitter = threading.Thread(target=submit_until_stopped, daemon=True)
+        submitter.start()
+        try:
+            for cut in range(3):
+                seen = [t.state for t in rc.connection.history].count(S.RECONNECTING)
+                wanted = 200 * (cut + 1)
+                poll_for(lambda n=wanted: len(futures) > n, 30, message="submits flowing")
+                proxy.cut()
+                poll_for(
+                    lambda seen=seen: [t.state for t in rc.connection.history].count(
+                        S.RECONNECTING
+                    ) > seen
+                    and rc.connection.state is S.CONNECTED,
+                    60,
+                    message=f"reconnected after cut {cut + 1}",
+                )
+        finally:
+            stop.set()
+            submitter.join(30)
+        assert rc.gather(futures) == [i + 1 for i in range(len(futures))]
