@@ -12,8 +12,8 @@ Runs, each side by side in one run with medians of several runs:
 Each benchmark also rewrites its detail page (docs/benchmarks-*.md); the summary
 block of docs/benchmarks.md (between its markers) is replaced, the text around it kept.
 
-    python benchmarks/run.py            # what `make bench` runs (about 15 minutes)
-    python benchmarks/run.py --quick    # fewer runs and a shorter bound (about 4 minutes)
+    python benchmarks/run.py            # what `make bench` runs (about 25 minutes on 2 cores)
+    python benchmarks/run.py --quick    # fewer runs and a shorter bound (about 10 minutes)
     python benchmarks/run.py --only hung,lint --no-write
 """
 
