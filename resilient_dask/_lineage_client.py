@@ -121,7 +121,7 @@ class Lineage:
             recording = _Recording(self, store, None)
         with self._rd_recording(recording):
             future = super().submit(func, *args, **kwargs)  # type: ignore[misc]
-        recording.sent_as([future.key])  # no-op if its graph was sent: the key was held
+        recording.finish([future.key])
         return future
 
     def map(self, func: Any, *iterables: Any, resubmit: bool = True, **kwargs: Any) -> Any:
@@ -146,7 +146,7 @@ class Lineage:
         recording = _Recording(self, store, recipes)
         with self._rd_recording(recording):
             futures = super().map(func, *iterables, **kwargs)  # type: ignore[misc]
-        recording.sent_as([future.key for future in futures])
+        recording.finish([future.key for future in futures])
         return futures
 
     @contextmanager
@@ -417,25 +417,29 @@ class _Recording:
     client: object
     store: LineageStore
     recipes: list[CallRecipe] | None
+    #: How many of the call's keys have been recorded, in the call's order.
     recorded: int = 0
-    keys: list[Any] = dataclasses.field(default_factory=list)
 
     def sent_as(self, keys: list[Any]) -> list[Any]:
-        """Record the recipes of ``keys`` not recorded yet; return the keys added."""
-        keys = [k for k in keys if k not in self.keys][: self._left()]
-        self.keys.extend(keys)
+        """Record the next ``len(keys)`` recipes under ``keys`` (position by position:
+        equal inputs of a pure map share a key); return the keys added."""
+        start = self.recorded
+        if self.recipes is not None:
+            keys = keys[: len(self.recipes) - start]
+        self.recorded += len(keys)
         if self.recipes is None:
             for key in keys:
                 self.store.mark_unavailable(key, OPTED_OUT)
-            self.recorded += len(keys)
             return []
-        batch = self.recipes[self.recorded : self.recorded + len(keys)]
-        self.recorded += len(keys)
-        pairs = zip(keys, batch, strict=False)
+        pairs = zip(keys, self.recipes[start : self.recorded], strict=True)
         return [key for key, recipe in pairs if self.store.add(key, recipe)]
 
-    def _left(self) -> int:
-        return (10**18 if self.recipes is None else len(self.recipes)) - self.recorded
+    def finish(self, keys: list[Any]) -> None:
+        """After the call: record it now if it sent no graph of its own (a submit of a
+        key the client already held; a map with ``batch_size``, whose batches record
+        themselves, adds nothing new here)."""
+        if not self.recorded:
+            self.sent_as(keys)
 
 
 def _replayable(resubmit: bool, kwargs: dict[str, Any]) -> bool:

@@ -473,3 +473,16 @@ def test_futures_submitted_by_a_thread_while_the_connection_drops_all_get_values
             stop.set()
             submitter.join(30)
         assert rc.gather(futures) == [i + 1 for i in range(len(futures))]
+
+
+def test_maps_with_repeated_inputs_or_batches_replay_each_key_with_its_own_inputs(
+    cluster: SubprocessCluster, make_client: Callable[..., ResilientClient]
+) -> None:
+    """A pure map with repeated inputs (shared keys) and a batched map come back right."""
+    rc = make_client(cluster.scheduler_address, resubmit=True)
+    repeated = rc.map(inc, [1, 1, 2, 5, 2])
+    batched = rc.map(inc, list(range(10)), batch_size=3)
+    assert rc.gather([*repeated, *batched]) == [2, 2, 3, 6, 3, *range(1, 11)]
+    outage(cluster, rc)
+    assert rc.gather(repeated) == [2, 2, 3, 6, 3]
+    assert rc.gather(batched) == list(range(1, 11))
