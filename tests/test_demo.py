@@ -255,6 +255,38 @@ def test_a_signal_inside_held_interrupts_is_raised_when_the_block_ends() -> None
     assert info.value.signum == signal.SIGTERM
 
 
+@pytest.mark.timeout(60)
+def test_a_signal_while_the_plain_client_connects_still_closes_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """SIGTERM arriving as the scene's plain Client connects: Interrupted, and it is closed."""
+    import types
+
+    import distributed
+
+    from resilient_dask.demo.scenes import plain_client
+
+    made: list[distributed.Client] = []
+    connect = distributed.Client.__init__
+
+    def connect_then_signal(self: distributed.Client, *args: Any, **kwargs: Any) -> None:
+        connect(self, *args, **kwargs)
+        made.append(self)
+        os.kill(os.getpid(), signal.SIGTERM)  # lands inside held_interrupts()
+        poll_for(lambda: signal.getsignal(signal.SIGTERM) is signal.SIG_IGN, 5)
+
+    with distributed.LocalCluster(
+        n_workers=1, processes=False, dashboard_address=":0"
+    ) as cluster:
+        stage = types.SimpleNamespace(cluster=cluster, timeout=30.0)
+        monkeypatch.setattr(distributed.Client, "__init__", connect_then_signal)
+        with pytest.raises(Interrupted), signals_raise(), plain_client(stage):  # type: ignore[arg-type]
+            pytest.fail("the scene ran although the signal came while connecting")
+        monkeypatch.undo()
+    (client,) = made
+    assert client.status == "closed"
+
+
 # -- verification and exit code -----------------------------------------------------------------
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import dataclasses
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from typing import TYPE_CHECKING, Any
 
 from resilient_dask.demo.interrupts import held_interrupts
@@ -86,14 +86,15 @@ def plain_client(stage: Stage) -> Iterator[Client]:
     """A plain ``distributed.Client`` on the same scheduler, closed when the scene ends."""
     from distributed import Client
 
-    with held_interrupts():  # a client cut off while connecting could never be closed
-        client = Client(
-            stage.cluster.scheduler_address, set_as_default=False, timeout=stage.timeout
-        )
-    try:
+    with ExitStack() as stack:
+        # Held until its close is registered: a client cut off while connecting, or
+        # interrupted just after, could never be closed.
+        with held_interrupts():
+            client = Client(
+                stage.cluster.scheduler_address, set_as_default=False, timeout=stage.timeout
+            )
+            stack.callback(client.close, timeout=10)
         yield client
-    finally:
-        client.close(timeout=10)
 
 
 def start_work(
