@@ -234,8 +234,12 @@ def cancellation_target(reason: str | None) -> Target:
 def closed_comm(exc: BaseException) -> bool:
     """Whether ``exc`` is one of distributed's closed-connection errors (CommClosedError,
     ...), which mean a scheduler outage only if the client's connection dropped."""
-    entry = EXCEPTION_CLASSES.get(f"{type(exc).__module__}.{type(exc).__qualname__}")
-    return isinstance(entry, WhenDisconnected)
+    return isinstance(_class_entry(exc), WhenDisconnected)
+
+
+def _class_entry(exc: BaseException) -> Target | None:
+    """The EXCEPTION_CLASSES entry of ``exc``'s class (None: not one of distributed's)."""
+    return EXCEPTION_CLASSES.get(f"{type(exc).__module__}.{type(exc).__qualname__}")
 
 
 def translate(
@@ -291,7 +295,7 @@ def translate(
             ),
         )
         return refresh(WorkerLost(ctx), situation)
-    entry = EXCEPTION_CLASSES.get(f"{type(exc).__module__}.{type(exc).__qualname__}")
+    entry = _class_entry(exc)
     if isinstance(entry, WhenDisconnected) and situation is not None and not situation.connected:
         incident = incidents.latest if incidents is not None else None
         ctx = ErrorContext(
