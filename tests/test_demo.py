@@ -26,7 +26,7 @@ from resilient_dask.demo.render import Progress, SceneResult, render_summary, si
 from resilient_dask.demo.runner import DemoReport
 from resilient_dask.demo.scenes import PLAIN_FREEZE_BOUND, SCENES, Scene, Stage, expected_values
 from resilient_dask.demo.verify import EXIT_OK, EXIT_WRONG, Mismatch, exit_code, verify
-from resilient_dask.demo.workload import RESILIENT_SHAPE, WorkloadShape
+from resilient_dask.demo.workload import RESILIENT_SHAPE, Workload, WorkloadShape
 from resilient_dask.testing import poll_for
 
 pytestmark = pytest.mark.timeout(10)
@@ -366,7 +366,8 @@ def test_a_failing_scene_ends_the_demo_and_its_values_are_reported_missing(
     are reported."""
 
     class Cluster:
-        def logs(self) -> str:
+        def logs(self, tail: int | None = None) -> str:
+            assert tail is not None, "a failed scene shows each log's end, not all of it"
             return "--- worker-1 ---\nthe worker's last words"
 
     def good(stage: Stage, result: SceneResult) -> None:
@@ -396,6 +397,26 @@ def test_a_failing_scene_ends_the_demo_and_its_values_are_reported_missing(
     assert "the demo could not finish this scene: RuntimeError: no worker came back" in (
         columns(summary)[2][1]
     )
+
+
+def test_a_value_that_does_not_come_back_is_named_with_its_status() -> None:
+    """values() gives up at its deadline, saying which future it waited for and its status."""
+
+    asked: list[float] = []
+
+    class Pending:
+        key = "demo-rc-3-square-0"
+        status = "pending"
+
+        def result(self, timeout: float) -> Any:
+            asked.append(timeout)
+            raise TimeoutError(f"timed out after {timeout} s.")
+
+    workload = Workload(None, "rc-3", RESILIENT_SHAPE, [Pending()], None)  # type: ignore[arg-type,list-item]
+    with pytest.raises(TimeoutError) as raised:
+        workload.values(timeout=2.0)
+    assert str(raised.value) == "'demo-rc-3-square-0' not back within 2 s (status 'pending')"
+    assert len(asked) == 1 and 1.9 < asked[0] <= 2.0
 
 
 def test_expected_values_are_computed_from_the_shape() -> None:

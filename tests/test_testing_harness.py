@@ -59,6 +59,21 @@ def test_restart_scheduler_reuses_the_port_and_respawns_workers() -> None:
         assert cluster.worker_count() == 1
 
 
+def test_logs_show_a_restarted_schedulers_log_once_and_tail_keeps_the_end() -> None:
+    """logs() shows the scheduler's log (which a restart appends to) once; tail=N keeps the
+    last N non-blank lines of each process's log."""
+    with SubprocessCluster(n_workers=0) as cluster:
+        first = cluster.scheduler
+        cluster.restart_scheduler()
+        assert first is not None and cluster.scheduler is not first
+        full = cluster.logs()
+        assert full.count("--- scheduler (pid ") == 1
+        assert full.count("Scheduler at:") == 2, "both schedulers' output is there"
+        ends = cluster.logs(tail=2).split("\n")
+        assert ends[0] == f"--- scheduler (pid {first.pid}) ---"
+        assert ends[1:] == [ln for ln in full.splitlines() if ln.strip()][-2:]
+
+
 def test_freeze_stops_answers_and_thaw_resumes() -> None:
     """A frozen scheduler does not answer identity(); a thawed one does."""
     with SubprocessCluster(n_workers=0) as cluster:

@@ -155,7 +155,9 @@ def play_scenes(stage: Stage, results: list[SceneResult], got: dict[str, Any]) -
         except Exception as exc:
             result.failure = describe_error(exc)
             stage.progress.step(f"scene {number} failed: {result.failure}")
-            stage.progress.detail(_tail(stage.cluster.logs()))
+            stage.progress.detail(
+                "last lines of each process's log:\n" + stage.cluster.logs(tail=8)
+            )
             return f"scene {number} failed"
         got.update(result.values)
     return None
@@ -174,9 +176,3 @@ def _read_again(stage: Stage) -> dict[str, Any]:
 def _pids(cluster: SubprocessCluster) -> str:
     procs = [cluster.scheduler, *cluster.workers]
     return ", ".join(f"{p.name} {p.pid}" for p in procs if p is not None)
-
-
-def _tail(text: str, lines: int = 20) -> str:
-    """The end of the processes' logs, for a scene that failed."""
-    kept = text.splitlines()[-lines:]
-    return "\n".join(["last lines of the cluster's logs:", *kept])

@@ -113,7 +113,12 @@ class Workload:
         deadline = time.monotonic() + timeout
 
         def result(future: Future[Any]) -> Any:
-            return future.result(timeout=max(0.1, deadline - time.monotonic()))
+            try:
+                return future.result(timeout=max(0.1, deadline - time.monotonic()))
+            except TimeoutError:
+                raise TimeoutError(
+                    f"{future.key!r} not back within {timeout:g} s (status {future.status!r})"
+                ) from None
 
         return {
             "map": [result(f) for f in self.mapped],

@@ -308,9 +308,22 @@ class SubprocessCluster:
             message=f"{n} workers registered with {self.scheduler_address}",
         )
 
-    def logs(self) -> str:
-        """The output of every process, for failure reports."""
-        return "\n".join(f"--- {p.name} (pid {p.pid}) ---\n{p.log()}" for p in self._processes)
+    def logs(self, tail: int | None = None) -> str:
+        """The output of every process (its last ``tail`` non-blank lines), for failure reports.
+
+        A scheduler restarted on its port appends to the same log, which is shown once.
+        """
+        shown: set[pathlib.Path] = set()
+        parts = []
+        for proc in self._processes:
+            if proc.log_path in shown:
+                continue
+            shown.add(proc.log_path)
+            text = proc.log()
+            if tail is not None:
+                text = "\n".join([ln for ln in text.splitlines() if ln.strip()][-tail:])
+            parts.append(f"--- {proc.name} (pid {proc.pid}) ---\n{text}")
+        return "\n".join(parts)
 
     def wait_until_dead(self, proc: ManagedProcess, timeout: float = 10.0) -> None:
         poll_for(lambda: not proc.alive, timeout, message=f"{proc.name} exited")
