@@ -11,6 +11,7 @@ distributed (names starting with ``_``) or relies on a private method.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -286,6 +287,46 @@ class ClientHooks:
             await super()._close(fast=fast)  # type: ignore[misc]
         finally:
             self._rd_closed()  # type: ignore[attr-defined]
+
+    # Upstream: Client._handle_lost_data(key) handles the scheduler's "lost-data"
+    # message: the last worker holding key's data is gone and the scheduler computes
+    # it again; upstream marks the state "lost" until "key-in-memory" comes.
+    def _handle_lost_data(self, key: Any = None) -> None:
+        super()._handle_lost_data(key=key)  # type: ignore[misc]
+        self._rd_lost_data.lost(key)  # type: ignore[attr-defined]
+
+    # Upstream: Client._gather(futures) fetches through Client._gather_remote(direct,
+    # local_worker), which takes the keys in self._gather_keys once it holds
+    # self._gather_semaphore (clearing _gather_keys and _gather_future, which other
+    # gathers of the same moment join) and returns the scheduler's gather response.
+    # On {"status": "error", "keys": [...]} _gather asks the scheduler to report
+    # those keys again ("report-key"), resets them to pending and fetches again once
+    # they are back in memory. The scheduler's gather can pick a worker that dies
+    # just before the scheduler removes it, and then retries connecting to it for
+    # distributed.comm.timeouts.connect (30 s): the chaos soak and the demo hit
+    # this. When the scheduler says a fetched key is lost (it is being computed
+    # again), we stop that fetch and answer as upstream does for keys it could not
+    # gather, so the key is fetched once it is recomputed.
+    async def _gather_remote(self, direct: bool, local_worker: Any) -> Any:
+        watch = self._rd_lost_data.watch(self._gather_keys or ())  # type: ignore[attr-defined,has-type]
+        fetch = asyncio.ensure_future(super()._gather_remote(direct, local_worker))  # type: ignore[misc]
+        try:
+            await asyncio.wait((fetch, watch.happened), return_when=asyncio.FIRST_COMPLETED)
+            if not fetch.done():
+                fetch.cancel()  # its RPC's comm is aborted, the semaphore released
+                await asyncio.wait((fetch,))
+        except asyncio.CancelledError:
+            fetch.cancel()
+            raise
+        finally:
+            self._rd_lost_data.unwatch(watch)  # type: ignore[attr-defined]
+        if not fetch.cancelled():
+            return fetch.result()
+        if self._gather_future is asyncio.current_task():  # type: ignore[has-type]
+            # Stopped while queued behind the semaphore: upstream never took the keys.
+            self._gather_future = None
+            self._gather_keys = None
+        return {"status": "error", "keys": list(watch.lost)}
 
     # Upstream: Client._handle_task_erred(key, exception, traceback) handles the
     # scheduler's "task-erred" report by calling set_error on self.futures[key], which

@@ -31,6 +31,7 @@ from resilient_dask._config import Options
 from resilient_dask._events import emit
 from resilient_dask._guard import Guard, RetryingGuard
 from resilient_dask._lineage_client import Lineage
+from resilient_dask._lost_data import LostData
 from resilient_dask._notebook import NotebookRepr
 from resilient_dask._serialization import unpicklable_argument_error
 from resilient_dask._state_machine import ConnectionState, ConnectionStateMachine
@@ -135,6 +136,7 @@ class ResilientClient(
             loop=self._rd_asyncio_loop,
         )
         self._rd_incidents = IncidentLog()
+        self._rd_lost_data = LostData()
         self._rd_expiry: asyncio.Future[None] | None = None
         self._rd_transition: asyncio.Future[None] | None = None
         self._rd_expiry_handle: asyncio.TimerHandle | None = None

@@ -88,6 +88,7 @@ def test_stream_handlers_route_to_the_hooked_methods(client: Client) -> None:
     handlers = client._stream_handlers
     assert handlers["cancelled-keys"] == client._handle_cancelled_keys
     assert handlers["restart"] == client._handle_restart
+    assert handlers["lost-data"] == client._handle_lost_data
 
 
 @pytest.mark.parametrize(
@@ -100,12 +101,38 @@ def test_stream_handlers_route_to_the_hooked_methods(client: Client) -> None:
         ("_scatter", []),
         ("_close", ["fast"]),
         ("_get_scheduler_info", ["n_workers"]),
+        ("_handle_lost_data", ["key"]),
+        ("_gather_remote", ["direct", "local_worker"]),
     ],
 )
 def test_hooked_methods_keep_their_signatures(method: str, params: list[str]) -> None:
     """The private Client methods ClientHooks overrides exist with the parameters it passes."""
     signature = inspect.signature(getattr(Client, method))
     assert list(signature.parameters)[1 : 1 + len(params)] == params
+
+
+def test_gather_remote_takes_the_shared_keys_once_it_holds_the_semaphore() -> None:
+    """Client._gather_remote reads self._gather_keys inside _gather_semaphore and clears it
+    and _gather_future; Client._gather makes one fetch task that later gathers join by adding
+    their keys to the same set (what _gather_remote's hook watches and clears)."""
+    remote = inspect.getsource(Client._gather_remote)
+    semaphore = remote.index("async with self._gather_semaphore")
+    assert semaphore < remote.index("keys = list(self._gather_keys)")
+    assert "self._gather_keys = None" in remote and "self._gather_future = None" in remote
+    gather = inspect.getsource(Client._gather)
+    assert "self._gather_keys |= set(keys)" in gather
+    assert "asyncio.ensure_future(\n                    self._gather_remote(" in gather
+    assert "self._gather_future = future" in gather
+
+
+def test_gather_fetches_keys_again_after_an_error_response() -> None:
+    """Client._gather answers {"status": "error", "keys": ...} by asking the scheduler to
+    report each key again and resetting its state, then waiting and fetching again (what the
+    hooked _gather_remote answers for a key lost mid-fetch)."""
+    source = inspect.getsource(Client._gather)
+    error = source.index('if response["status"] == "error":')
+    assert source.index('"op": "report-key"', error) < source.index(".reset()", error)
+    assert source.index("while True:") < error
 
 
 def test_the_widget_reads_scheduler_info_through_the_hooked_method(client: Client) -> None:

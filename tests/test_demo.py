@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import importlib.util
 import io
 import os
@@ -12,6 +13,7 @@ import subprocess
 import sys
 import threading
 import time
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -26,7 +28,7 @@ from resilient_dask.demo.render import Progress, SceneResult, render_summary, si
 from resilient_dask.demo.runner import DemoReport
 from resilient_dask.demo.scenes import PLAIN_FREEZE_BOUND, SCENES, Scene, Stage, expected_values
 from resilient_dask.demo.verify import EXIT_OK, EXIT_WRONG, Mismatch, exit_code, verify
-from resilient_dask.demo.workload import RESILIENT_SHAPE, Workload, WorkloadShape
+from resilient_dask.demo.workload import RESILIENT_SHAPE, ValueNotBack, Workload, WorkloadShape
 from resilient_dask.testing import poll_for
 
 pytestmark = pytest.mark.timeout(10)
@@ -370,6 +372,9 @@ def test_a_failing_scene_ends_the_demo_and_its_values_are_reported_missing(
             assert tail is not None, "a failed scene shows each log's end, not all of it"
             return "--- worker-1 ---\nthe worker's last words"
 
+    class Client:
+        connection = SimpleNamespace(history=[])
+
     def good(stage: Stage, result: SceneResult) -> None:
         result.values = {"scene 1: chain": 20}
 
@@ -382,7 +387,7 @@ def test_a_failing_scene_ends_the_demo_and_its_values_are_reported_missing(
     scenes = (Scene("one", good), Scene("two", bad), Scene("three", never))
     monkeypatch.setattr(runner, "SCENES", scenes)
     stream = io.StringIO()
-    stage = Stage(Cluster(), None, Progress(stream, "lines"), lambda: None)  # type: ignore[arg-type]
+    stage = Stage(Cluster(), Client(), Progress(stream, "lines"), lambda: None)  # type: ignore[arg-type]
     results: list[SceneResult] = []
     got: dict[str, Any] = {}
     failure = runner.play_scenes(stage, results, got)
@@ -417,6 +422,36 @@ def test_a_value_that_does_not_come_back_is_named_with_its_status() -> None:
         workload.values(timeout=2.0)
     assert str(raised.value) == "'demo-rc-3-square-0' not back within 2 s (status 'pending')"
     assert len(asked) == 1 and 1.9 < asked[0] <= 2.0
+
+
+def test_a_value_not_back_shows_its_story_and_the_connection_history() -> None:
+    """When a scene gives up on a value, the failure shows the scheduler's story of that key
+    and the client's last connection transitions; a story that cannot be read is said so."""
+    from resilient_dask import ConnectionState
+    from resilient_dask._state_machine import Transition
+
+    moment = datetime.datetime(2026, 12, 1, 22, 0, 56, 273000).timestamp()
+    blip = Transition(ConnectionState.CONNECTED, ConnectionState.UNRESPONSIVE, moment, "silent")
+
+    class Cluster:
+        def logs(self, tail: int | None = None) -> str:
+            return "--- scheduler ---\nRemove worker"
+
+    class Client:
+        connection = SimpleNamespace(history=[blip])
+
+        def explain(self, key: str) -> str:
+            if key == "unreadable":
+                raise OSError("scheduler gone")
+            return f"story of {key}: queued since 22:00:56"
+
+    stage = Stage(Cluster(), Client(), Progress(io.StringIO(), "lines"), lambda: None)  # type: ignore[arg-type]
+    shown = runner.what_went_wrong(stage, ValueNotBack("demo-rc-3-square-0", 30, "pending"))
+    assert "22:00:56.273 UNRESPONSIVE: silent" in shown
+    assert "the scheduler's story of 'demo-rc-3-square-0':\nstory of demo-rc-3-square-0" in shown
+    assert shown.endswith("--- scheduler ---\nRemove worker")
+    unreadable = runner.what_went_wrong(stage, ValueNotBack("unreadable", 30, "pending"))
+    assert "could not be read: OSError: scheduler gone" in unreadable
 
 
 def test_expected_values_are_computed_from_the_shape() -> None:

@@ -107,6 +107,29 @@ def test_proxy_blackhole_answers_nothing_until_restored() -> None:
         assert scheduler_identity(proxy.address) is not None
 
 
+def test_proxy_blackhole_holds_a_close_until_restored() -> None:
+    """A connection closed on one side of a blackholed proxy stays open on the other (a dead
+    path delivers no FIN either) until restore()."""
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        target_port = server.getsockname()[1]
+        with TcpProxy("127.0.0.1", target_port) as proxy:
+            near = socket.create_connection(("127.0.0.1", proxy.port or 0), timeout=5)
+            server.settimeout(5)
+            far, _ = server.accept()
+            far.settimeout(5)
+            near.sendall(b"ping")
+            assert far.recv(4) == b"ping"
+            proxy.blackhole()
+            near.close()
+            far.settimeout(1.0)
+            with pytest.raises(TimeoutError):
+                far.recv(1)  # no EOF while blackholed
+            proxy.restore()
+            far.settimeout(5)
+            assert far.recv(1) == b"", "the close arrives once the path is restored"
+            far.close()
+
+
 def test_poll_for_returns_the_value_or_names_the_condition() -> None:
     """poll_for returns the first truthy value, or raises TimeoutError naming the condition."""
     values = iter([0, None, 7])

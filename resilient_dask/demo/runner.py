@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import datetime
 import logging
 import pathlib
 from collections.abc import Iterator
@@ -27,6 +28,7 @@ from resilient_dask.demo.scenes import (
     scene_values,
 )
 from resilient_dask.demo.verify import Mismatch, exit_code, verify
+from resilient_dask.demo.workload import ValueNotBack
 
 if TYPE_CHECKING:
     from resilient_dask.testing import SubprocessCluster
@@ -34,6 +36,13 @@ if TYPE_CHECKING:
 _AT_THE_END = " (read again at the end)"
 #: Two threads: after the worker kill, the survivor runs both clients' chains at once.
 THREADS_PER_WORKER = 2
+#: The cluster's processes stop trying to connect to a peer after 5 s, not distributed's
+#: 30 s. On loopback a peer that refuses connections that long is dead. With 30 s, a
+#: read that races a worker's death (the scheduler or a worker picked the dying worker
+#: just before it was removed, and upstream keeps connecting to its address until this
+#: timeout) could alone take the plain Client past the demo's minute. ResilientClient
+#: does not wait for such a read (see docs/errors/worker-lost.md).
+CLUSTER_ENV = {"DASK_DISTRIBUTED__COMM__TIMEOUTS__CONNECT": "5s"}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -113,7 +122,9 @@ def run_demo(options: DemoOptions, progress: Progress) -> DemoReport:
             f"starting a dask scheduler and {options.workers} workers "
             f"(nanny, {THREADS_PER_WORKER} threads each)"
         )
-        cluster = SubprocessCluster(n_workers=options.workers, nthreads=THREADS_PER_WORKER)
+        cluster = SubprocessCluster(
+            n_workers=options.workers, nthreads=THREADS_PER_WORKER, env=CLUSTER_ENV
+        )
         stack.callback(cluster.close)
         cluster.start()
         pids.record(cluster)
@@ -155,12 +166,32 @@ def play_scenes(stage: Stage, results: list[SceneResult], got: dict[str, Any]) -
         except Exception as exc:
             result.failure = describe_error(exc)
             stage.progress.step(f"scene {number} failed: {result.failure}")
-            stage.progress.detail(
-                "last lines of each process's log:\n" + stage.cluster.logs(tail=8)
-            )
+            stage.progress.detail(what_went_wrong(stage, exc))
             return f"scene {number} failed"
         got.update(result.values)
     return None
+
+
+def what_went_wrong(stage: Stage, exc: Exception) -> str:
+    """What a failed scene shows besides its error: the client's last connection
+    transitions, the scheduler's story of a value that did not come back, and the
+    end of each process's log."""
+    history = stage.rc.connection.history[-6:]
+    parts = ["ResilientClient connection, last transitions:"]
+    parts += [f"  {_clock(t.time)} {t.state}: {t.detail}" for t in history] or ["  none"]
+    if isinstance(exc, ValueNotBack):
+        parts.append(f"the scheduler's story of {exc.key!r}:")
+        try:
+            parts.append(stage.rc.explain(exc.key))
+        except Exception as error:
+            parts.append(f"  could not be read: {describe_error(error)}")
+    parts += ["last lines of each process's log:", stage.cluster.logs(tail=8)]
+    return "\n".join(parts)
+
+
+def _clock(wall: float) -> str:
+    """``22:00:56.273``: local time, as the processes' logs show it."""
+    return datetime.datetime.fromtimestamp(wall).strftime("%H:%M:%S.%f")[:-3]
 
 
 def _read_again(stage: Stage) -> dict[str, Any]:

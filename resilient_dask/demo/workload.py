@@ -58,6 +58,14 @@ RESILIENT_SHAPE = WorkloadShape(map_size=24, chain_length=20, array_size=4_000, 
 PLAIN_SHAPE = WorkloadShape(map_size=8, chain_length=20, array_size=1_000, array_chunk=250)
 
 
+class ValueNotBack(TimeoutError):
+    """A value the demo waited for did not come back by its deadline."""
+
+    def __init__(self, key: Any, timeout: float, status: str | None) -> None:
+        super().__init__(f"{key!r} not back within {timeout:g} s (status {status!r})")
+        self.key = key
+
+
 @dataclasses.dataclass
 class Workload:
     """The futures of one workload submitted to one client.
@@ -105,7 +113,7 @@ class Workload:
         return all(f.status == "finished" for f in [*self.mapped, *futures_of(self.array)])
 
     def values(self, timeout: float) -> dict[str, Any]:
-        """Every value, read from the cluster; raises ``TimeoutError`` after ``timeout`` s.
+        """Every value, read from the cluster; raises :class:`ValueNotBack` after ``timeout`` s.
 
         Each read has its own share of one deadline (``gather`` takes no timeout),
         so that a demo can never hang on a value that does not come.
@@ -116,9 +124,7 @@ class Workload:
             try:
                 return future.result(timeout=max(0.1, deadline - time.monotonic()))
             except TimeoutError:
-                raise TimeoutError(
-                    f"{future.key!r} not back within {timeout:g} s (status {future.status!r})"
-                ) from None
+                raise ValueNotBack(future.key, timeout, future.status) from None
 
         return {
             "map": [result(f) for f in self.mapped],

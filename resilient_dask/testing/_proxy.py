@@ -151,9 +151,9 @@ class TcpProxy:
             while True:
                 await self._flowing.wait()
                 data = await reader.read(65536)
+                await self._flowing.wait()  # blackholed: forward neither the data nor the close
                 if not data:
                     break
-                await self._flowing.wait()
                 writer.write(data)
                 await writer.drain()
         finally:
