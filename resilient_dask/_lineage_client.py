@@ -126,8 +126,14 @@ class Lineage:
 
     def map(self, func: Any, *iterables: Any, resubmit: bool = True, **kwargs: Any) -> Any:
         store = self._rd_lineage
-        lists = all(isinstance(it, (list, tuple)) for it in iterables)
-        if store is None or self._rd_replaying or not lists:
+        # Upstream's map with batch_size calls self.map once per batch: the batches
+        # are recorded by the recording of the call that made them, which took their
+        # recipes (or their opting out) from the user's arguments. An iterator is
+        # refused by upstream; reading it here first would empty it.
+        outer = _RECORDING.get()
+        batch = isinstance(outer, _Recording) and outer.client is self
+        iterators = any(isinstance(it, Iterator) for it in iterables)
+        if store is None or self._rd_replaying or batch or iterators:
             return super().map(func, *iterables, **kwargs)  # type: ignore[misc]
         recipes = None
         if _replayable(resubmit, kwargs):

@@ -486,3 +486,22 @@ def test_maps_with_repeated_inputs_or_batches_replay_each_key_with_its_own_input
     outage(cluster, rc)
     assert rc.gather(repeated) == [2, 2, 3, 6, 3]
     assert rc.gather(batched) == list(range(1, 11))
+
+
+def test_a_map_opted_out_of_replay_stays_out_in_batches_and_over_any_collection(
+    cluster: SubprocessCluster, make_client: Callable[..., ResilientClient]
+) -> None:
+    """map(..., resubmit=False) with batch_size, or over a range, raises LineageUnavailable
+    after an outage (its batches used to be recorded as replayable); a map over a range
+    without it is replayed."""
+    rc = make_client(cluster.scheduler_address, resubmit=True)
+    batched = rc.map(inc, list(range(7)), batch_size=3, resubmit=False)
+    ranged = rc.map(inc, range(10, 14), resubmit=False)
+    replayed = rc.map(inc, range(20, 24))
+    assert rc.gather([*batched, *ranged, *replayed]) == [*range(1, 8), *range(11, 15),
+                                                         *range(21, 25)]  # fmt: skip
+    outage(cluster, rc)
+    for future in [*batched, *ranged]:
+        with pytest.raises(LineageUnavailable, match="resubmit=False"):
+            future.result(timeout=60)
+    assert rc.gather(replayed) == list(range(21, 25))
