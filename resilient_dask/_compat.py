@@ -303,10 +303,11 @@ class ClientHooks:
     # those keys again ("report-key"), resets them to pending and fetches again once
     # they are back in memory. The scheduler's gather can pick a worker that dies
     # just before the scheduler removes it, and then retries connecting to it for
-    # distributed.comm.timeouts.connect (30 s): the chaos soak and the demo hit
-    # this. When the scheduler says a fetched key is lost (it is being computed
-    # again), we stop that fetch and answer as upstream does for keys it could not
-    # gather, so the key is fetched once it is recomputed.
+    # distributed.comm.timeouts.connect (30 s): the demo hit this once in CI, a
+    # stress loop of worker kills about once in 300 kills. When the scheduler says a
+    # fetched key is lost (it is being computed again), we stop that fetch and answer
+    # as upstream does for keys it could not gather, so the key is fetched once it is
+    # recomputed.
     async def _gather_remote(self, direct: bool, local_worker: Any) -> Any:
         watch = self._rd_lost_data.watch(self._gather_keys or ())  # type: ignore[attr-defined,has-type]
         fetch = asyncio.ensure_future(super()._gather_remote(direct, local_worker))  # type: ignore[misc]

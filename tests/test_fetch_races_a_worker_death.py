@@ -4,8 +4,8 @@ The scheduler's ``gather`` first picks the workers holding each key, then connec
 to them. When the only holder dies in between and the scheduler removes it first,
 upstream keeps trying to connect to the dead address for the whole
 ``distributed.comm.timeouts.connect`` (30 s by default), and ``result()`` waits that
-long although the key was recomputed elsewhere in a second. The demo and the chaos
-soak hit this about once in a hundred worker kills.
+long although the key was recomputed elsewhere in a second. The demo hit this once in
+CI, a stress loop of worker kills about once in 300 kills.
 
 The window is one turn of the scheduler's event loop. The test widens it inside the
 real scheduler process: a gather that picked the doomed worker waits until that
