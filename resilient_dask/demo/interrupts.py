@@ -1,8 +1,9 @@
 """How the demo stops on Ctrl-C, SIGTERM or SIGHUP without leaving anything behind.
 
 Inside :func:`signals_raise` the signals become exceptions in the main thread, so
-that every cleanup callback runs. Inside :func:`held_interrupts` they wait until
-the block ends: a client interrupted half-way through connecting exists but was
+that every cleanup callback runs (one that Python swallows, because it landed in a
+weakref callback or a ``__del__``, is delivered again). Inside :func:`held_interrupts`
+they wait until the block ends: a client interrupted half-way through connecting exists but was
 never returned, so nothing could close it, and at interpreter exit its
 ``__del__`` waits forever on an event loop that is already gone.
 """
@@ -11,9 +12,11 @@ from __future__ import annotations
 
 import contextlib
 import signal
+import sys
 import threading
 from collections.abc import Iterator
 from types import FrameType
+from typing import Any
 
 
 class Interrupted(BaseException):
@@ -29,12 +32,14 @@ class _Held:
 
     depth = 0
     pending: int | None = None
+    #: The exception a signal raised last, to know it again if Python swallows it.
+    raised: BaseException | None = None
 
 
 def _raise_for(signum: int) -> None:
-    if signum == signal.SIGINT:
-        raise KeyboardInterrupt
-    raise Interrupted(signum)
+    error: BaseException = KeyboardInterrupt() if signum == signal.SIGINT else Interrupted(signum)
+    _Held.raised = error
+    raise error
 
 
 @contextlib.contextmanager
@@ -55,10 +60,28 @@ def signals_raise() -> Iterator[None]:
             return
         _raise_for(signum)
 
+    previous_hook = sys.unraisablehook
+
+    def swallowed(unraisable: Any) -> None:
+        # A signal that lands while Python runs a weakref callback or a __del__ raises
+        # there, and Python only prints that exception: deliver the signal once more,
+        # a moment later, when the main thread runs ordinary code again.
+        error = unraisable.exc_value
+        if error is None or error is not _Held.raised:
+            previous_hook(unraisable)
+            return
+        signum = error.signum if isinstance(error, Interrupted) else signal.SIGINT
+        signal.signal(signum, stop)
+        main = threading.main_thread().ident
+        assert main is not None
+        threading.Timer(0.05, signal.pthread_kill, (main, signum)).start()
+
     previous = {sig: signal.signal(sig, stop) for sig in watched}
+    sys.unraisablehook = swallowed
     try:
         yield
     finally:
+        sys.unraisablehook = previous_hook
         for sig, handler in previous.items():
             signal.signal(sig, handler)
 
