@@ -74,6 +74,17 @@ def test_logs_show_a_restarted_schedulers_log_once_and_tail_keeps_the_end() -> N
         assert ends[1:] == [ln for ln in full.splitlines() if ln.strip()][-2:]
 
 
+def test_restart_scheduler_replaces_a_worker_that_does_not_exit_by_itself() -> None:
+    """A worker still running 30 s after its scheduler died (here: frozen, so it cannot exit)
+    is SIGKILLed and replaced by restart_scheduler(respawn_workers=True)."""
+    with SubprocessCluster(n_workers=1) as cluster:
+        stuck = cluster.workers[0]
+        stuck.freeze()
+        cluster.restart_scheduler(respawn_workers=True)
+        assert not stuck.alive
+        assert cluster.workers[0] is not stuck and cluster.worker_count() == 1
+
+
 def test_freeze_stops_answers_and_thaw_resumes() -> None:
     """A frozen scheduler does not answer identity(); a thawed one does."""
     with SubprocessCluster(n_workers=0) as cluster:

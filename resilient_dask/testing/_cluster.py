@@ -238,13 +238,16 @@ class SubprocessCluster:
         """Kill the scheduler if it runs, then start a new one on the same port.
 
         With ``respawn_workers=True``, also wait for the old workers to exit (they
-        close themselves when their scheduler goes away) and start new ones.
+        close themselves when their scheduler goes away), SIGKILL any still running
+        after 30 s, as an orchestrator would, and start new ones.
         """
         self.kill_scheduler()
         if respawn_workers:
             for proc in self.workers:
                 with contextlib.suppress(TimeoutError):
                     self.wait_until_dead(proc, timeout=30)
+                if proc.alive:  # never registers with the new scheduler: replace it
+                    proc.kill()
         proc = self.start_scheduler()
         if respawn_workers:
             self.respawn_workers()
