@@ -2,10 +2,11 @@
 
 Inside :func:`signals_raise` the signals become exceptions in the main thread, so
 that every cleanup callback runs (one that Python swallows, because it landed in a
-weakref callback or a ``__del__``, is delivered again). Inside :func:`held_interrupts`
-they wait until the block ends: a client interrupted half-way through connecting exists but was
-never returned, so nothing could close it, and at interpreter exit its
-``__del__`` waits forever on an event loop that is already gone.
+weakref callback or a ``__del__``, is delivered again). Inside
+:func:`held_interrupts` they wait until the block ends: a client interrupted
+half-way through connecting exists but was never returned, so nothing could close
+it, and at interpreter exit its ``__del__`` waits forever on an event loop that is
+already gone.
 """
 
 from __future__ import annotations
@@ -82,6 +83,7 @@ def signals_raise() -> Iterator[None]:
         yield
     finally:
         sys.unraisablehook = previous_hook
+        _Held.raised = None  # its traceback holds the frames it passed through
         for sig, handler in previous.items():
             signal.signal(sig, handler)
 
