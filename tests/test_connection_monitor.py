@@ -19,6 +19,7 @@ from resilient_dask.testing import SubprocessCluster, TcpProxy, capture_events, 
 pytestmark = pytest.mark.timeout(120)
 
 S = ConnectionState
+NO_SUCH_WORKER = "tcp://127.0.0.1:9"  # a task restricted to it waits in the scheduler
 
 
 def double(x: int) -> int:
@@ -101,7 +102,9 @@ def test_cut_connection_raises_connection_lost_then_reconnects(
     rc = make_client(proxy.address)
     finished = rc.submit(double, 3)
     assert finished.result(timeout=30) == 6
-    pending = rc.submit(time.sleep, 30, pure=False)
+    # Pending without holding the only worker thread: a task still sleeping there after
+    # the cut would make the new work below wait for it (CI once timed out that way).
+    pending = rc.submit(double, 5, workers=[NO_SUCH_WORKER])
     with capture_events() as events:
         proxy.cut()
         with pytest.raises(SchedulerConnectionLost):
