@@ -9,7 +9,8 @@ overrides it once, so that each such call
 * waits, when it asks for futures parked for lineage replay, until they are
   replayed;
 * is called again, when an outage cut it short while it asked for futures that
-  are now parked for replay (a ``gather`` whose RPC to the scheduler broke);
+  are now parked for replay (a ``gather`` whose RPC to the scheduler broke, or
+  that was waiting for one future while the outage parked another);
 * raises distributed's errors translated into resilient_dask's.
 
 A call that fails on a closed comm while the monitor still says CONNECTED (a cut
@@ -80,8 +81,8 @@ class BlockingCalls:
             except BaseException as exc:
                 if not needs_translation(exc):
                     raise
-                if closed_comm(exc) and await self._rd_outage_since(mark):
-                    if attempt < MAX_CALLS_THROUGH_OUTAGES and self._rd_replays(func, args):
+                if attempt < MAX_CALLS_THROUGH_OUTAGES and await self._rd_cut_short(exc, mark):
+                    if self._rd_replays(func, args):
                         continue  # parked for replay: wait for it and ask again
                 typed = self._rd_typed(exc, func, args)
                 if typed is exc:
@@ -140,6 +141,18 @@ class BlockingCalls:
             except TimeoutError:
                 return False
         return True
+
+    async def _rd_cut_short(self, exc: BaseException, mark: int) -> bool:
+        """Whether an outage since history entry ``mark`` cut the call short.
+
+        Either its own RPC broke (a closed comm), or the outage parked futures it was
+        reading: distributed's gather then finds them in none of its tables and fails
+        with whatever it finds there (an ``AttributeError`` on the missing exception
+        of a future that had finished; the chaos soak found that).
+        """
+        if self._rd_machine.dropped_since(mark):
+            return True
+        return closed_comm(exc) and await self._rd_outage_since(mark)
 
     def _rd_replays(self, func: Callable[..., Any], args: tuple[Any, ...]) -> bool:
         """Whether the futures ``func`` asks for are parked for automatic replay."""

@@ -307,9 +307,11 @@ class ClientHooks:
     # stress loop of worker kills about once in 300 kills. When the scheduler says a
     # fetched key is lost (it is being computed again), we stop that fetch and answer
     # as upstream does for keys it could not gather, so the key is fetched once it is
-    # recomputed.
+    # recomputed. A fetch stopped while still queued (by that, or by its caller's
+    # timeout) also clears _gather_future and _gather_keys, which it never took:
+    # upstream leaves them, and every later gather joins the stopped fetch.
     async def _gather_remote(self, direct: bool, local_worker: Any) -> Any:
-        watch = self._rd_lost_data.watch(self._gather_keys or ())  # type: ignore[attr-defined,has-type]
+        watch = self._rd_lost_data.watch(self._gather_keys or ())  # type: ignore[attr-defined]
         fetch = asyncio.ensure_future(super()._gather_remote(direct, local_worker))  # type: ignore[misc]
         try:
             await asyncio.wait((fetch, watch.happened), return_when=asyncio.FIRST_COMPLETED)
@@ -318,16 +320,21 @@ class ClientHooks:
                 await asyncio.wait((fetch,))
         except asyncio.CancelledError:
             fetch.cancel()
+            self._rd_forget_queued_fetch()
             raise
         finally:
             self._rd_lost_data.unwatch(watch)  # type: ignore[attr-defined]
         if not fetch.cancelled():
             return fetch.result()
+        self._rd_forget_queued_fetch()
+        return {"status": "error", "keys": list(watch.lost)}
+
+    def _rd_forget_queued_fetch(self) -> None:
+        """A fetch stopped while queued behind the semaphore never took its keys:
+        later gathers must not join it (upstream would await the stopped task)."""
         if self._gather_future is asyncio.current_task():  # type: ignore[has-type]
-            # Stopped while queued behind the semaphore: upstream never took the keys.
             self._gather_future = None
             self._gather_keys = None
-        return {"status": "error", "keys": list(watch.lost)}
 
     # Upstream: Client._handle_task_erred(key, exception, traceback) handles the
     # scheduler's "task-erred" report by calling set_error on self.futures[key], which

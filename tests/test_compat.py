@@ -121,6 +121,7 @@ def test_gather_remote_takes_the_shared_keys_once_it_holds_the_semaphore() -> No
     assert "self._gather_keys = None" in remote and "self._gather_future = None" in remote
     gather = inspect.getsource(Client._gather)
     assert "self._gather_keys |= set(keys)" in gather
+    assert "response = await self._gather_future" in gather  # joins any fetch left set
     assert "asyncio.ensure_future(\n                    self._gather_remote(" in gather
     assert "self._gather_future = future" in gather
 

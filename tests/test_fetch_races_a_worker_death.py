@@ -16,6 +16,8 @@ is then SIGKILLed for real, and the connect timeout is 10 s.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -115,14 +117,9 @@ def test_a_result_asked_as_its_only_worker_dies_does_not_wait_for_the_connect_ti
         assert "plain-on-doomed" in rc.run_on_scheduler(gathers)["gave up"]
 
 
-def test_a_fetch_stopped_while_queued_behind_other_fetches_leaves_later_fetches_working(
-    rc: ResilientClient,
-) -> None:
-    """A loss reported while the fetch still waits for distributed's gather semaphore (five
-    fetches in flight) stops it before it took its keys; the next fetch starts afresh and
-    returns the value once the semaphore is free."""
-    future = rc.submit(inc, 1, key="queued-fetch")
-    assert future.result(timeout=30) == 2
+@contextlib.contextmanager
+def every_fetch_permit_held(rc: ResilientClient) -> Iterator[None]:
+    """Hold every permit of distributed's gather semaphore (five fetches in flight)."""
     semaphore = rc._gather_semaphore
     permits = semaphore._value
 
@@ -136,6 +133,20 @@ def test_a_fetch_stopped_while_queued_behind_other_fetches_leaves_later_fetches_
 
     rc.sync(hold_every_permit)
     try:
+        yield
+    finally:
+        rc.sync(release_every_permit)
+
+
+def test_a_fetch_stopped_while_queued_behind_other_fetches_leaves_later_fetches_working(
+    rc: ResilientClient,
+) -> None:
+    """A loss reported while the fetch still waits for distributed's gather semaphore (five
+    fetches in flight) stops it before it took its keys; the next fetch starts afresh and
+    returns the value once the semaphore is free."""
+    future = rc.submit(inc, 1, key="queued-fetch")
+    assert future.result(timeout=30) == 2
+    with every_fetch_permit_held(rc):
         call = WatchedCall(lambda: future.result(timeout=30), "queued-result")
         poll_for(lambda: rc._gather_future is not None, 10, message="the fetch is queued")
         queued = rc._gather_future
@@ -148,7 +159,22 @@ def test_a_fetch_stopped_while_queued_behind_other_fetches_leaves_later_fetches_
         )
         assert queued is not None and queued.done()
         assert call.observe(within=0).outcome == "waiting", "nothing fetched while queued"
-    finally:
-        rc.sync(release_every_permit)
     got = call.observe(within=30)
     assert (got.outcome, got.value) == ("value", 2), got.describe()
+
+
+def test_a_fetch_that_timed_out_while_queued_leaves_later_fetches_working(
+    rc: ResilientClient,
+) -> None:
+    """result(timeout=) running out while the fetch waits for the gather semaphore stops
+    that fetch; the next result() fetches afresh instead of joining the stopped fetch
+    (every later result() then failed, with an UnboundLocalError from distributed's
+    sync(), as the stopped fetch's CancelledError reached it)."""
+    future = rc.submit(inc, 1, key="fetch-timed-out")
+    assert future.result(timeout=30) == 2
+    with every_fetch_permit_held(rc):
+        with pytest.raises(TimeoutError):
+            future.result(timeout=0.5)
+        # The caller's thread raises at once; the event loop stops the fetch a moment later.
+        poll_for(lambda: rc._gather_future is None, 10, message="the stopped fetch forgotten")
+    assert future.result(timeout=30) == 2
