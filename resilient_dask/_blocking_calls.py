@@ -148,8 +148,12 @@ class BlockingCalls:
         Either its own RPC broke (a closed comm), or the outage parked futures it was
         reading: distributed's gather then finds them in none of its tables and fails
         with whatever it finds there (an ``AttributeError`` on the missing exception
-        of a future that had finished; the chaos soak found that).
+        of a future that had finished; the chaos soak found that). Our own errors
+        (``SchedulerUnresponsive``: the call waited as long as it was allowed to) are
+        answers, not accidents of the outage.
         """
+        if isinstance(exc, ResilientDaskError):
+            return False
         if self._rd_machine.dropped_since(mark):
             return True
         return closed_comm(exc) and await self._rd_outage_since(mark)
