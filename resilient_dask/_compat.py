@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import distributed
 from distributed.client import Future, FutureState, as_completed
+from distributed.comm.core import Comm, CommClosedError
 from distributed.objects import SchedulerInfo
 from distributed.scheduler import Scheduler
 from distributed.utils import sync
@@ -193,6 +194,18 @@ def delivered_request(func: Any, args: tuple[Any, ...]) -> Any:
     return None
 
 
+def _abort_new_comm(exc: BaseException) -> None:
+    """Close the comm that upstream's ``_ensure_connected`` opened before ``exc``."""
+    tb = exc.__traceback__
+    while tb is not None:
+        if tb.tb_frame.f_code is distributed.Client._ensure_connected.__code__:
+            comm = tb.tb_frame.f_locals.get("comm")
+            if isinstance(comm, Comm):
+                comm.abort()
+            return
+        tb = tb.tb_next
+
+
 # -- Client hooks -------------------------------------------------------------------
 
 
@@ -223,9 +236,25 @@ class ClientHooks:
             self._rd_release_refcounts()
             self._rd_reconnect_finished()  # type: ignore[attr-defined]
 
+    # Upstream: Client._ensure_connected opens a new comm (local name ``comm``), sends
+    # "register-client" and asserts that the scheduler's first batch on it is exactly
+    # [{"op": "stream-start"}]. The scheduler knows the client by its id, which a
+    # reconnect keeps; a busy scheduler that has not yet seen the old stream drop can
+    # send that id's reports on the new stream at once, in the same batch. The
+    # AssertionError then ended _reconnect, and the client stayed "connecting" for
+    # good (the chaos soak: two cuts 0.6 s apart during a replay). We close that comm
+    # and raise an OSError, which _reconnect answers by trying again 0.1 s later; the
+    # reports it carried are the old session's, which the replay makes again.
     async def _ensure_connected(self, timeout: float | None = None) -> None:
         self._rd_release_refcounts()  # upstream's _reconnect has cancelled what it holds
-        await super()._ensure_connected(timeout=timeout)  # type: ignore[misc]
+        try:
+            await super()._ensure_connected(timeout=timeout)  # type: ignore[misc]
+        except AssertionError as exc:
+            _abort_new_comm(exc)
+            raise CommClosedError(
+                "the scheduler's first reply on the new connection was not a lone "
+                "stream-start (it was still sending to this client's previous session)"
+            ) from None
 
     def _rd_release_refcounts(self) -> None:
         if getattr(self, "_rd_holding_refcounts", False):

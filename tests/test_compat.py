@@ -338,6 +338,16 @@ def test_reconnect_cancels_then_calls_ensure_connected_with_no_await_in_between(
     assert "await " not in source[cancel:ensure]
 
 
+def test_ensure_connected_asserts_a_lone_stream_start_on_its_new_comm() -> None:
+    """Upstream _ensure_connected keeps its new comm in the local ``comm`` and asserts the
+    first batch is one "stream-start"; _reconnect tries again after an OSError."""
+    source = inspect.getsource(Client._ensure_connected)
+    opened = source.index("comm = await connect(")
+    first = source.index("assert len(msg) == 1")
+    assert opened < first < source.index('assert msg[0]["op"] == "stream-start"')
+    assert "except OSError:" in inspect.getsource(Client._reconnect)
+
+
 def test_graph_to_futures_creates_states_under_the_refcount_lock() -> None:
     """Upstream _graph_to_futures holds self._refcount_lock while it makes Futures."""
     source = inspect.getsource(Client._graph_to_futures)

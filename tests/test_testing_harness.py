@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import signal
 import socket
+import threading
 
 import psutil
 import pytest
@@ -76,11 +77,27 @@ def test_logs_show_a_restarted_schedulers_log_once_and_tail_keeps_the_end() -> N
 
 def test_restart_scheduler_replaces_a_worker_that_does_not_exit_by_itself() -> None:
     """A worker still running 30 s after its scheduler died (here: frozen, so it cannot exit)
-    is SIGKILLed and replaced by restart_scheduler(respawn_workers=True)."""
+    is SIGKILLed and replaced by restart_scheduler(respawn_workers=True); the new scheduler
+    answers meanwhile (a client's reconnect window is 30 s too)."""
     with SubprocessCluster(n_workers=1) as cluster:
         stuck = cluster.workers[0]
         stuck.freeze()
-        cluster.restart_scheduler(respawn_workers=True)
+        old = cluster.scheduler
+        restart = threading.Thread(
+            target=cluster.restart_scheduler, kwargs={"respawn_workers": True}
+        )
+        restart.start()
+        try:
+            poll_for(
+                lambda: cluster.scheduler not in (None, old)
+                and scheduler_identity(cluster.scheduler_address, 1.0) is not None,
+                20,
+                message="the new scheduler answering",
+            )
+            assert stuck.alive, "the new scheduler answered only once the stuck worker was gone"
+        finally:
+            restart.join(90)
+        assert not restart.is_alive()
         assert not stuck.alive
         assert cluster.workers[0] is not stuck and cluster.worker_count() == 1
 

@@ -235,21 +235,26 @@ class SubprocessCluster:
             self.scheduler.thaw()
 
     def restart_scheduler(self, *, respawn_workers: bool = False) -> ManagedProcess:
-        """Kill the scheduler if it runs, then start a new one on the same port.
+        """Kill the scheduler if it runs, then start a new one on the same port at once.
 
-        With ``respawn_workers=True``, also wait for the old workers to exit (they
-        close themselves when their scheduler goes away), SIGKILL any still running
-        after 30 s, as an orchestrator would, and start new ones.
+        With ``respawn_workers=True``, also wait for each old worker to exit (they close
+        themselves when their scheduler goes away) or to register with the new
+        scheduler (one that was still starting does), SIGKILL any that has done
+        neither after 30 s, as an orchestrator would, and start new ones.
         """
         self.kill_scheduler()
+        old = list(self.workers)
+        proc = self.start_scheduler()  # before the workers settle: clients reconnect meanwhile
         if respawn_workers:
-            for proc in self.workers:
-                with contextlib.suppress(TimeoutError):
-                    self.wait_until_dead(proc, timeout=30)
-                if proc.alive:  # never registers with the new scheduler: replace it
-                    proc.kill()
-        proc = self.start_scheduler()
-        if respawn_workers:
+
+            def unsettled() -> list[ManagedProcess]:
+                registered = self.registered_worker_names()
+                return [w for w in old if w.alive and w.name not in registered]
+
+            with contextlib.suppress(TimeoutError):
+                poll_for(lambda: not unsettled(), 30, interval=0.1)
+            for worker in unsettled():
+                worker.kill()
             self.respawn_workers()
         return proc
 
@@ -296,6 +301,12 @@ class SubprocessCluster:
         proc = self.workers[index]
         proc.kill()
         return proc
+
+    def registered_worker_names(self) -> set[str]:
+        """The names of the workers the scheduler knows (none if it does not answer)."""
+        identity = scheduler_identity(self.scheduler_address, 2.0)
+        workers = identity["workers"].values() if identity else ()
+        return {str(info.get("name")) for info in workers}
 
     def worker_count(self) -> int:
         """How many workers the scheduler currently knows (0 if it does not answer)."""
