@@ -304,14 +304,15 @@ class SubprocessCluster:
 
     def registered_worker_names(self) -> set[str]:
         """The names of the workers the scheduler knows (none if it does not answer)."""
-        identity = scheduler_identity(self.scheduler_address, 2.0)
-        workers = identity["workers"].values() if identity else ()
-        return {str(info.get("name")) for info in workers}
+        return {str(info.get("name")) for info in self._known_workers().values()}
 
     def worker_count(self) -> int:
         """How many workers the scheduler currently knows (0 if it does not answer)."""
+        return len(self._known_workers())
+
+    def _known_workers(self) -> dict[str, Any]:
         identity = scheduler_identity(self.scheduler_address, 2.0)
-        return len(identity["workers"]) if identity else 0
+        return identity["workers"] if identity else {}
 
     def wait_for_workers(self, n: int, timeout: float | None = None) -> None:
         """Wait until the scheduler knows at least ``n`` workers."""
