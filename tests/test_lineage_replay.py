@@ -461,14 +461,18 @@ def test_futures_submitted_by_a_thread_while_the_connection_drops_all_get_values
                 wanted = 200 * (cut + 1)
                 poll_for(lambda n=wanted: len(futures) > n, 30, message="submits flowing")
                 proxy.cut()
-                poll_for(
-                    lambda seen=seen: [t.state for t in rc.connection.history].count(
-                        S.RECONNECTING
-                    ) > seen
-                    and rc.connection.state is S.CONNECTED,
-                    60,
-                    message=f"reconnected after cut {cut + 1}",
-                )
+                try:
+                    poll_for(
+                        lambda seen=seen: [t.state for t in rc.connection.history].count(
+                            S.RECONNECTING
+                        ) > seen
+                        and rc.connection.state is S.CONNECTED,
+                        60,
+                        message=f"reconnected after cut {cut + 1}",
+                    )
+                except TimeoutError as exc:  # say where the client stood (CI saw this once)
+                    story = "\n".join(map(str, rc.connection.history[-12:]))
+                    raise TimeoutError(f"{exc}; the last transitions:\n{story}") from None
         finally:
             stop.set()
             submitter.join(30)
