@@ -29,7 +29,7 @@ from resilient_dask.testing import SubprocessCluster
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 from _report import Row, machine
 
-RECORDING_FILES = ("_lineage.py", "_lineage_client.py")
+RECORDING_FILES = ("_lineage.py", "_recording.py", "_lineage_service.py")
 
 
 def inc(x: int) -> int:
@@ -70,7 +70,7 @@ def bytes_per_recipe(n: int) -> float:
             futures = rc.map(inc, inputs, pure=False)
             snapshot = tracemalloc.take_snapshot()
             tracemalloc.stop()
-            assert rc._rd_lineage is not None and len(rc._rd_lineage) == n
+            assert rc._rd_lineage.store is not None and len(rc._rd_lineage.store) == n
             recording = [
                 stat.size
                 for stat in snapshot.statistics("filename")

@@ -33,7 +33,7 @@ __all__ = [
 _LAZY = {
     "ConnectionState": "resilient_dask._state_machine",
     "Transition": "resilient_dask._state_machine",
-    "ReplayReport": "resilient_dask._lineage_client",
+    "ReplayReport": "resilient_dask._lineage_service",
     "ResilientClient": "resilient_dask.client",
     "ResilientFuture": "resilient_dask.client",
     "LineageUnavailable": "resilient_dask.errors",
@@ -48,7 +48,7 @@ _LAZY = {
 }
 
 if TYPE_CHECKING:
-    from resilient_dask._lineage_client import ReplayReport
+    from resilient_dask._lineage_service import ReplayReport
     from resilient_dask._state_machine import ConnectionState, Transition
     from resilient_dask.client import ResilientClient, ResilientFuture
     from resilient_dask.errors import (

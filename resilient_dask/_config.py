@@ -161,3 +161,18 @@ def _lineage_limit(value: Any) -> LineageLimit:
     if isinstance(value, str):
         return LineageLimit(bytes=_byte_size("lineage_limit", value, allowed))
     return LineageLimit(count=_positive_int("lineage_limit", value, allowed))
+
+
+def positive_duration(name: str, value: str | float) -> float:
+    """A method argument given as a duration (``"30s"``, ``0.5``), in seconds, or a
+    ValueError naming the argument."""
+    try:
+        seconds = parse_timedelta(value, default="s")
+    except (ValueError, TypeError, KeyError, IndexError):
+        seconds = None
+    if seconds is None or not seconds > 0:
+        raise ValueError(
+            f"{name} must be a positive duration (seconds, or a string such as '30s'), "
+            f"got {value!r}"
+        )
+    return float(seconds)

@@ -6,7 +6,7 @@ flight can then take the whole connect timeout (30 s by default) to fail: the
 scheduler's ``gather`` may have picked the dead worker just before removing it,
 and then retries connecting to it. ResilientClient's fetch watches its keys
 here, and on a loss stops waiting and lets distributed fetch the key again once
-it is recomputed (see ``_compat.ClientHooks._gather_remote``).
+it is recomputed (see ``ClientHooks._gather_remote`` in ``_compat/client_hooks.py``).
 
 Everything runs in the client's event loop.
 """

@@ -7,7 +7,7 @@ transitions by the pure function :func:`resilient_dask.connection.outages`.
 
 Rendering never blocks on the scheduler: while the connection is not CONNECTED,
 distributed's widget is drawn from the scheduler identity cached at the last
-answer (see ``ClientHooks._get_scheduler_info`` in ``_compat``), so displaying a
+answer (see ``ClientHooks._get_scheduler_info`` in ``_compat.client_hooks``), so displaying a
 client whose scheduler froze does not freeze the notebook.
 """
 
@@ -17,18 +17,17 @@ import datetime
 import html
 from collections.abc import Sequence
 
-from resilient_dask._config import Options
 from resilient_dask._state_machine import ConnectionState, Transition
-from resilient_dask.connection import Connection, outages
+from resilient_dask.connection import outages
 
-__all__ = ["NotebookRepr", "render_resilience_html"]
+__all__ = ["render_resilience_html"]
 
 
 def _clock(wall: float) -> str:
     return datetime.datetime.fromtimestamp(wall).strftime("%H:%M:%S")
 
 
-def _seconds(value: float | None) -> str:
+def _lasted(value: float | None) -> str:
     return "ongoing" if value is None else f"{value:.1f} s"
 
 
@@ -41,7 +40,7 @@ def render_resilience_html(
     rows = "".join(
         "<tr>"
         f"<td>{_clock(o.started)}</td>"
-        f"<td>{_seconds(o.duration)}</td>"
+        f"<td>{_lasted(o.duration)}</td>"
         f"<td>{html.escape(o.description)}</td>"
         f"<td>{html.escape(o.detail)}</td>"
         "</tr>"
@@ -65,23 +64,3 @@ def render_resilience_html(
         "</table>"
         f"{table}</div>"
     )
-
-
-class NotebookRepr:
-    """Mixin of ResilientClient: distributed's widget plus the resilience section."""
-
-    connection: Connection
-    options: Options
-
-    def _rd_identity_timeout(self) -> float | None:
-        """How long the widget may wait for the scheduler: None means do not ask."""
-        if self.connection.state is not ConnectionState.CONNECTED:
-            return None
-        return self.options.heartbeat_timeout
-
-    def _repr_html_(self) -> str:
-        base: str = super()._repr_html_()  # type: ignore[misc]
-        section = render_resilience_html(
-            self.connection.state, self.connection.latency, self.connection.history
-        )
-        return base + section

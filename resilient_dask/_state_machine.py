@@ -1,6 +1,6 @@
 """The connection state machine: events in, transitions out, no I/O.
 
-The async layer (``_heartbeat.py`` and the client hooks) feeds it what it saw:
+The async layer (``_monitor.py``, and the reactions to the client hooks) feeds it what it saw:
 a heartbeat answered or timed out, the scheduler comm closed, the client
 reconnected or closed. The machine decides the state. It never sleeps or reads a
 real clock directly: time comes from an injectable :class:`Clock`, so unit tests

@@ -12,12 +12,13 @@ from __future__ import annotations
 import collections
 import dataclasses
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from distributed.client import FutureCancelledError, FuturesCancelledError
 from distributed.scheduler import KilledWorker
 
+from resilient_dask._incidents import IncidentLog
 from resilient_dask.errors import (
     ErrorContext,
     ResilientDaskError,
@@ -123,69 +124,6 @@ class Situation:
     gave_up: bool = False
 
 
-@dataclasses.dataclass(frozen=True)
-class Incident:
-    """An event that cancelled many futures at once."""
-
-    error_type: type[ResilientDaskError]
-    happened_at: float
-    scheduler: str | None
-    affected: int
-    detail: str = ""
-
-    def error(self, keys: Sequence[Any], situation: Situation | None = None) -> ResilientDaskError:
-        """The typed error for some of the keys this incident cancelled."""
-        ctx = ErrorContext(
-            scheduler=self.scheduler,
-            keys=tuple(str(k) for k in keys),
-            happened_at=self.happened_at,
-            affected=self.affected,
-        )
-        err = self.error_type(ctx)
-        return refresh(err, situation) if situation else err
-
-
-class IncidentLog:
-    """Which keys the last few incidents cancelled, to name root causes later."""
-
-    def __init__(self, keep: int = 8) -> None:
-        self.keep = keep
-        self._incidents: collections.deque[tuple[Incident, set[Any]]] = collections.deque()
-        self._cause: dict[Any, Incident] = {}
-
-    def record(
-        self,
-        error_type: type[ResilientDaskError],
-        keys: Iterable[Any],
-        scheduler: str | None,
-        detail: str = "",
-    ) -> Incident:
-        keyset = set(keys)
-        incident = Incident(error_type, time.time(), scheduler, len(keyset), detail)
-        self._incidents.append((incident, keyset))
-        for key in keyset:
-            self._cause[key] = incident
-        while len(self._incidents) > self.keep:
-            old, old_keys = self._incidents.popleft()
-            for key in old_keys:
-                if self._cause.get(key) is old:
-                    del self._cause[key]
-        return incident
-
-    def __bool__(self) -> bool:
-        return bool(self._incidents)
-
-    @property
-    def latest(self) -> Incident | None:
-        return self._incidents[-1][0] if self._incidents else None
-
-    def cause_of(self, key: Any) -> Incident | None:
-        return self._cause.get(key)
-
-    def lost_among(self, keys: Iterable[Any]) -> list[Any]:
-        return [k for k in keys if k in self._cause]
-
-
 def refresh(
     err: ResilientDaskError, situation: Situation | None, **changes: Any
 ) -> ResilientDaskError:
@@ -280,7 +218,7 @@ def translate(
         if isinstance(target, RootCause) and incidents is not None:
             incident = incidents.cause_of(exc.key) or incidents.latest
             if incident is not None:
-                return incident.error([exc.key], situation)
+                return refresh(incident.error([exc.key]), situation)
         return exc
     if isinstance(exc, KilledWorker):
         worker = getattr(exc.last_worker, "address", exc.last_worker)

@@ -7,7 +7,7 @@ story before it delivers the error, and attaches it to the error raised from
 ``result()`` / ``gather()`` / ``compute()`` as ``err.story`` (a :class:`TaskStory`).
 ``rc.explain(future_or_key)`` renders it as a timeline.
 
-:func:`~resilient_dask._scheduler_probe.collect_task_facts` runs *on the
+:func:`~resilient_dask._compat.on_scheduler.collect_task_facts` runs *on the
 scheduler* (through ``run_on_scheduler``, shipped by value) and returns builtins;
 :meth:`TaskStory.from_facts` turns them into a :class:`TaskStory` here.
 """
@@ -56,7 +56,7 @@ class TaskStory:
 
     @classmethod
     def from_facts(cls, facts: dict[str, Any]) -> TaskStory:
-        """Build from what ``_scheduler_probe.collect_task_facts`` returned."""
+        """Build from what ``_compat.on_scheduler.collect_task_facts`` returned."""
         return cls(
             key=facts["key"],
             captured_at=facts["captured_at"],

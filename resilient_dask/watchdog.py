@@ -201,6 +201,10 @@ class WorkerWatch:
     def stopped(self) -> bool:
         return self._stopped.is_set()
 
+    def on_stop(self, callback: Callable[[], None]) -> None:
+        """Call ``callback`` when the watch stops."""
+        self._on_stop.append(callback)
+
     def stop(self) -> None:
         """Stop watching (idempotent). Restarts already asked for still complete."""
         if self._stopped.is_set():

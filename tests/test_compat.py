@@ -1,17 +1,23 @@
-"""Each upstream behaviour resilient_dask/_compat.py relies on, checked against the installed
-distributed. A failure here means distributed changed: update _compat.py, not this test."""
+"""Each upstream behaviour the resilient_dask._compat package relies on, checked against the
+installed distributed. A failure here means distributed changed: update _compat, not this test."""
 
 from __future__ import annotations
 
 import inspect
+import subprocess
+import sys
+import uuid
 from collections.abc import Iterator
 
+import cloudpickle
 import dask.array as da
 import pytest
 from distributed import Client, Future, LocalCluster, as_completed
 from distributed.client import FutureState
 
 from resilient_dask import ResilientClient, ResilientFuture, SchedulerConnectionLost, _compat
+from resilient_dask._compat import on_scheduler
+from resilient_dask._compat.port import ClientPort
 from resilient_dask.errors import ErrorContext
 from resilient_dask.testing import poll_for
 
@@ -228,7 +234,7 @@ def test_releasing_an_erred_key_lets_it_be_submitted_afresh(rc: ResilientClient)
     def known(dask_scheduler: object = None) -> bool:
         return key in dask_scheduler.tasks  # type: ignore[attr-defined]
 
-    rc._rd_release_on_scheduler([key])
+    ClientPort(rc).release_on_scheduler([key])
     poll_for(lambda: not rc.run_on_scheduler(known), 10, message="key forgotten")
     assert _compat.client_states(rc)[key].status == "error", "the client still holds it"
 
@@ -352,3 +358,139 @@ def test_graph_to_futures_creates_states_under_the_refcount_lock() -> None:
     """Upstream _graph_to_futures holds self._refcount_lock while it makes Futures."""
     source = inspect.getsource(Client._graph_to_futures)
     assert "with self._refcount_lock:" in source.split("Future(", 1)[0]
+
+
+# -- the blocking calls that must not be cut short ------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("method", "coroutine"),
+    [("close", "_close"), ("shutdown", "_shutdown"), ("start", "_start")],
+)
+def test_close_start_and_shutdown_run_their_coroutines_through_sync(
+    method: str, coroutine: str
+) -> None:
+    """Client.close/shutdown/start run self._close/_shutdown/_start through self.sync (then
+    ClientHooks.sync lets them through unguarded) or through distributed.utils.sync."""
+    from resilient_dask._compat.client_hooks import UNGUARDED_CALLS
+
+    assert coroutine in UNGUARDED_CALLS
+    source = inspect.getsource(getattr(Client, method))
+    assert f"self.sync(self.{coroutine}" in source or f"sync(self.loop, self.{coroutine}" in source
+
+
+# -- code shipped to the scheduler ----------------------------------------------------------
+
+
+def _holds(event: str, dask_worker: object = None) -> None:
+    from distributed import Event
+
+    Event(event).wait(30)
+
+
+def test_task_facts_read_story_events_and_task_state(local: LocalCluster, client: Client) -> None:
+    """Scheduler.story gives 6-tuples from "released"; TaskState has the fields the facts read."""
+    future = client.submit(_fails, pure=False)
+    with pytest.raises(ValueError):
+        future.result(timeout=10)
+    scheduler = local.scheduler
+    assert scheduler is not None
+    assert all(len(t) == 6 for t in scheduler.story(future.key))
+    ts = scheduler.tasks[future.key]
+    for field in (
+        "state", "suspicious", "erred_on", "exception_text", "traceback_text",
+        "exception_blame", "processing_on",
+    ):  # fmt: skip
+        assert hasattr(ts, field), field
+    facts = client.run_on_scheduler(on_scheduler.collect_task_facts, [future.key])[future.key]
+    assert facts["state"] == "erred" and facts["complete"]
+    assert "upstream check" in facts["exception"]
+    assert facts["steps"][0]["start"] == "released"
+    assert set(facts["workers"]) == set(scheduler.workers)
+
+
+def test_executing_tasks_reads_each_workers_executing_durations(client: Client) -> None:
+    """WorkerState.executing maps each running TaskState to seconds, from the heartbeats."""
+    from distributed import Event
+
+    event = Event(f"hold-{uuid.uuid4().hex}", client=client)
+    future = client.submit(_holds, event.name, pure=False)
+
+    def running() -> bool:
+        executing = client.run_on_scheduler(on_scheduler.executing_tasks)
+        return any(future.key in tasks for tasks in executing.values())
+
+    poll_for(running, 20, message="the task shows as executing")
+    executing = client.run_on_scheduler(on_scheduler.executing_tasks)
+    assert all(isinstance(s, float) for tasks in executing.values() for s in tasks.values())
+    event.set()
+    future.result(timeout=10)
+
+
+def test_pins_plugin_filters_workers_to_close(local: LocalCluster, client: Client) -> None:
+    """Scheduler.workers_to_close asks plugins' valid_workers_downscaling; add_plugin and
+    remove_plugin change Scheduler.plugins."""
+    scheduler = local.scheduler
+    assert scheduler is not None
+    assert "valid_workers_downscaling" in inspect.getsource(type(scheduler).workers_to_close)
+    [worker] = scheduler.workers
+    pinned = client.run_on_scheduler(on_scheduler.acquire_pin, "p1", [worker], "test", 30, "me")
+    assert pinned == [worker] and on_scheduler.PINS_PLUGIN in scheduler.plugins
+    assert worker not in scheduler.workers_to_close()
+    client.run_on_scheduler(on_scheduler.release_pin, "p1")
+    assert on_scheduler.PINS_PLUGIN not in scheduler.plugins
+
+
+def test_scheduler_settings_are_public_attributes_of_the_scheduler(
+    local: LocalCluster, client: Client
+) -> None:
+    """Scheduler keeps worker_ttl, allowed_failures, idle_timeout and no_workers_timeout."""
+    scheduler = local.scheduler
+    for attribute in ("worker_ttl", "allowed_failures", "idle_timeout", "no_workers_timeout"):
+        assert hasattr(scheduler, attribute), attribute
+    settings = client.run_on_scheduler(on_scheduler.scheduler_settings, on_scheduler.PINS_PLUGIN)
+    assert settings["allowed_failures"] == scheduler.allowed_failures
+    assert settings["pin_leases"] == 0
+
+
+def test_code_for_the_scheduler_unpickles_without_resilient_dask() -> None:
+    """on_scheduler is pickled by value: a process that cannot import resilient_dask runs it."""
+    payload = cloudpickle.dumps(
+        [on_scheduler.collect_task_facts, on_scheduler.acquire_pin, on_scheduler.PinPlugin]
+    )
+    code = (
+        "import sys, pickle; sys.modules['resilient_dask'] = None; "
+        "funcs = pickle.loads(sys.stdin.buffer.read()); print(funcs[2]().leases)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], input=payload, capture_output=True, timeout=60, check=True
+    )
+    assert out.stdout.strip() == b"{}"
+
+
+def test_result_and_gather_run_their_coroutines_through_client_sync(client: Client) -> None:
+    """Future.result runs Future._result and Client.gather runs Client._gather(futures)
+    through Client.sync: what ClientHooks.sync hands to the blocking calls, and what
+    delivered_request recognises."""
+    future = client.submit(inc, 1)
+    calls: list[object] = []
+    original = Client.sync
+
+    def spy(self: Client, func: object, *args: object, **kwargs: object) -> object:
+        calls.append(_compat.delivered_request(func, args))
+        return original(self, func, *args, **kwargs)
+
+    Client.sync = spy  # type: ignore[method-assign]
+    try:
+        assert future.result(timeout=10) == 2
+        assert client.gather([future]) == [2]
+    finally:
+        Client.sync = original  # type: ignore[method-assign]
+    assert calls[0] is future and calls[1] == [future]
+
+
+def test_start_leaves_a_running_loop_for_the_started_event(client: Client) -> None:
+    """Client.start (run by Client.__init__) leaves self.loop set: ClientHooks.start adds
+    the started event to it."""
+    assert "self._start" in inspect.getsource(Client.start)
+    assert client.loop is not None and client.status == "running"

@@ -211,7 +211,7 @@ def test_released_futures_leave_no_recipes() -> None:
         try:
             held = rc.submit(inc, -1)
             chained = rc.submit(inc, held)
-            store = rc._rd_lineage
+            store = rc._rd_lineage.store
             assert store is not None
             for start in range(0, 100_000, 10_000):
                 batch = rc.map(inc, list(range(start, start + 10_000)))
@@ -399,7 +399,7 @@ def test_recipes_are_recorded_before_their_graph_is_sent(
     there yet, and the future failed with SchedulerConnectionLost.
     """
     rc = make_client(cluster.scheduler_address, resubmit=True)
-    store = rc._rd_lineage
+    store = rc._rd_lineage.store
     assert store is not None
     missing: list[object] = []
     upstream = distributed.Client._graph_to_futures
@@ -426,7 +426,7 @@ def test_a_submit_that_cannot_be_sent_leaves_no_recipe(
 ) -> None:
     """A submit whose argument does not pickle raises, and records nothing for replay."""
     rc = make_client(cluster.scheduler_address, resubmit=True)
-    store = rc._rd_lineage
+    store = rc._rd_lineage.store
     assert store is not None
     before = len(store)
     with pytest.raises(TypeError, match=r"cannot be pickled .*\. Nothing was submitted"):

@@ -14,10 +14,10 @@ from distributed.client import CancelledFuturesGroup, FutureCancelledError, Futu
 from distributed.comm.core import CommClosedError
 from distributed.scheduler import KilledWorker
 
+from resilient_dask._incidents import IncidentLog
 from resilient_dask._translate import (
     CANCELLATION_REASONS,
     EXCEPTION_CLASSES,
-    IncidentLog,
     PassThrough,
     Situation,
     translate,

@@ -14,14 +14,12 @@ from __future__ import annotations
 import time
 from typing import Any
 
-import cloudpickle
 import dask.config
 from dask.utils import parse_timedelta
 from distributed import Client
 
-from resilient_dask import pins
+from resilient_dask._compat import on_scheduler
 from resilient_dask._config import Options
-from resilient_dask.doctor import _on_scheduler
 from resilient_dask.doctor.address import SchedulerAddress
 from resilient_dask.doctor.connect import bounded, connected_client, failure
 from resilient_dask.doctor.facts import (
@@ -36,9 +34,6 @@ from resilient_dask.doctor.facts import (
 )
 
 __all__ = ["client_settings", "diagnose"]
-
-# Shipped by value: the scheduler does not need resilient_dask installed.
-cloudpickle.register_pickle_by_value(_on_scheduler)
 
 
 async def diagnose(address: SchedulerAddress, timeout: float, samples: int) -> Facts:
@@ -110,7 +105,9 @@ class _Asker:
         return time.perf_counter() - started
 
     async def scheduler_settings(self) -> tuple[SchedulerSettings | None, float | None]:
-        call = self.client.run_on_scheduler(_on_scheduler.scheduler_settings, pins.PLUGIN_NAME)
+        call = self.client.run_on_scheduler(
+            on_scheduler.scheduler_settings, on_scheduler.PINS_PLUGIN
+        )
         try:
             raw = await self(call, "run_on_scheduler")
         except Exception as exc:

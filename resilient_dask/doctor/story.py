@@ -1,7 +1,7 @@
 """``resilient-dask explain``: a task's story from a running scheduler.
 
 The story is what ``rc.explain(key)`` shows: the same scheduler-side collector
-(:func:`resilient_dask._scheduler_probe.collect_task_facts`) and the same
+(:func:`resilient_dask._compat.on_scheduler.collect_task_facts`, shipped by value) and the same
 :class:`~resilient_dask.forensics.TaskStory` rendering, fetched here by a fresh
 client that holds no futures.
 """
@@ -11,17 +11,12 @@ from __future__ import annotations
 import ast
 from typing import Any
 
-import cloudpickle
-
-from resilient_dask import _scheduler_probe
+from resilient_dask._compat import on_scheduler
 from resilient_dask.doctor.address import SchedulerAddress
 from resilient_dask.doctor.connect import Unreachable, bounded, connected_client, failure
 from resilient_dask.forensics import TaskStory
 
 __all__ = ["BadKey", "StoryRefused", "fetch_story", "is_unknown", "parse_key"]
-
-# Shipped by value: the scheduler does not need resilient_dask installed.
-cloudpickle.register_pickle_by_value(_scheduler_probe)
 
 _TUPLE_HINT = "write a tuple key as a Python literal, e.g. \"('sum-3f2a9c', 0)\""
 
@@ -60,7 +55,7 @@ async def fetch_story(address: SchedulerAddress, key: Any, timeout: float) -> Ta
     Raises :class:`~resilient_dask.doctor.connect.Unreachable` or :class:`StoryRefused`.
     """
     async with connected_client(address, timeout) as client:
-        asking = client.run_on_scheduler(_scheduler_probe.collect_task_facts, [key])
+        asking = client.run_on_scheduler(on_scheduler.collect_task_facts, [key])
         try:
             facts = await bounded(asking, timeout, address, "reading the task's story")
         except Unreachable:

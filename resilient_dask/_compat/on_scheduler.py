@@ -1,0 +1,291 @@
+"""Code that runs *on the scheduler*, through ``Client.run_on_scheduler``.
+
+Every read of scheduler state resilient_dask makes is here, each with the
+upstream behaviour it relies on (``tests/test_compat.py`` runs each against a
+real scheduler): the forensics' task facts, the watchdog's executing tasks, the
+pins plugin, and the doctor's settings.
+
+This module imports only the standard library, dask and distributed's plugin
+base class, and everything crossing the wire is builtins: it is shipped by value
+(``cloudpickle.register_pickle_by_value``, at the bottom), so the scheduler does
+not need resilient_dask installed.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import cloudpickle
+from distributed.diagnostics.plugin import SchedulerPlugin
+
+__all__ = [
+    "PINS_PLUGIN",
+    "PinPlugin",
+    "acquire_pin",
+    "collect_task_facts",
+    "executing_tasks",
+    "list_pins",
+    "release_pin",
+    "renew_pin",
+    "scheduler_settings",
+]
+
+#: The name the pins plugin is registered under on the scheduler.
+PINS_PLUGIN = "resilient-dask-pins"
+
+
+# -- forensics and the watchdog ---------------------------------------------------------------
+
+
+def _steps(transitions: Iterable[Sequence[Any]], key: Any, events: Any) -> list[dict[str, Any]]:
+    by_stimulus: dict[str, tuple[Any, Any]] = {}
+    for _, msg in events:
+        if isinstance(msg, dict) and msg.get("stimulus_id"):
+            by_stimulus[msg["stimulus_id"]] = (msg.get("worker"), msg.get("action"))
+    steps = []
+    for transition in transitions:
+        if transition[0] != key:
+            continue
+        _, start, finish, _, stimulus_id, timestamp = transition
+        worker, action = by_stimulus.get(stimulus_id, (None, None))
+        steps.append(
+            {
+                "start": str(start),
+                "finish": str(finish),
+                "timestamp": float(timestamp),
+                "stimulus_id": str(stimulus_id),
+                "worker": worker,
+                "action": action,
+            }
+        )
+    return steps
+
+
+def collect_task_facts(
+    keys: Sequence[Any], dask_scheduler: Any = None
+) -> dict[Any, dict[str, Any]]:
+    """Run on the scheduler: plain facts about each key (see :meth:`TaskStory.from_facts`).
+
+    Upstream: ``Scheduler.story(key)`` returns ``Transition(key, start, finish,
+    recommendations, stimulus_id, timestamp)`` tuples; ``Scheduler.get_events("all")``
+    holds ``(time, msg)`` with ``msg["stimulus_id"]`` and ``msg["worker"]`` for
+    worker removals; ``TaskState`` has ``state``, ``suspicious``, ``erred_on``,
+    ``exception_text``, ``traceback_text``, ``exception_blame`` and ``processing_on``.
+    Returns only builtins, so that it can be shipped by value and its answer read anywhere.
+    """
+    scheduler = dask_scheduler
+    try:
+        events = scheduler.get_events("all")
+    except Exception:  # pragma: no cover - events are an optional enrichment
+        events = ()
+    out: dict[Any, dict[str, Any]] = {}
+    for key in keys:
+        steps = _steps(scheduler.story(key), key, events)
+        ts = scheduler.tasks.get(key)
+        workers: list[str] = []
+        if ts is not None:
+            workers.extend(sorted(ts.erred_on or ()))
+            if ts.processing_on is not None:
+                workers.append(ts.processing_on.address)
+        workers.extend(s["worker"] for s in steps if s["worker"] and s["worker"] not in workers)
+        blame = getattr(ts, "exception_blame", None) if ts is not None else None
+        out[key] = {
+            "key": str(key),
+            "captured_at": time.time(),
+            "state": ts.state if ts is not None else None,
+            "steps": steps,
+            "workers": list(dict.fromkeys(workers)),
+            "deaths": int(ts.suspicious) if ts is not None else 0,
+            "exception": (ts.exception_text or None) if ts is not None else None,
+            "traceback": (ts.traceback_text or None) if ts is not None else None,
+            "blame": str(blame.key) if blame is not None else None,
+            "complete": bool(steps) and steps[0]["start"] == "released",
+        }
+    return out
+
+
+def executing_tasks(dask_scheduler: Any = None) -> dict[str, dict[Any, float]]:
+    """Run on the scheduler: for each worker, the tasks it runs and for how long (seconds).
+
+    Upstream: workers report ``executing={key: seconds since the task started}`` with
+    each heartbeat; the scheduler keeps it as ``WorkerState.executing``
+    (``TaskState`` → seconds).
+    """
+    return {
+        address: {ts.key: float(duration) for ts, duration in ws.executing.items()}
+        for address, ws in dask_scheduler.workers.items()
+    }
+
+
+# -- pins -------------------------------------------------------------------------------
+# A pin is a *lease*: it holds for ``duration`` seconds on the scheduler's clock and the
+# client that took it renews it while its ``with rc.pin_workers():`` block runs. A client
+# that dies stops renewing, so its pins expire by themselves. Several clients (and nested
+# blocks) hold leases side by side; the plugin is added with the first lease and removes
+# itself when none is left.
+#
+# Upstream: ``Scheduler.workers_to_close`` (what ``distributed.deploy.Adaptive`` asks
+# before it retires workers) passes its candidates (``WorkerState``, with ``.address``
+# and ``.name``) through every plugin's ``valid_workers_downscaling(scheduler,
+# workers)``; ``Scheduler.plugins`` maps names to plugins, ``add_plugin(plugin, name=,
+# idempotent=)`` and ``remove_plugin(name=)`` change it; ``Scheduler.workers`` maps
+# addresses to ``WorkerState``. Explicit ``retire_workers(workers=[...])`` and
+# ``restart_workers`` do not go through ``workers_to_close`` and are not blocked.
+
+
+class PinPlugin(SchedulerPlugin):
+    """Keeps pinned workers out of ``workers_to_close`` while their leases last."""
+
+    idempotent = True
+    name = PINS_PLUGIN
+
+    def __init__(self) -> None:
+        #: lease id -> {"workers": [...], "client", "reason", "expires", "duration"}
+        self.leases: dict[str, dict[str, Any]] = {}
+
+    def active(self, now: float | None = None) -> dict[str, dict[str, Any]]:
+        """The leases that have not expired (expired ones are dropped)."""
+        now = time.time() if now is None else now
+        for lease_id in [i for i, lease in self.leases.items() if lease["expires"] <= now]:
+            del self.leases[lease_id]
+        return self.leases
+
+    def pinned(self) -> set[str]:
+        """Addresses and names of every worker some live lease pins."""
+        return {w for lease in self.active().values() for w in lease["workers"]}
+
+    def valid_workers_downscaling(self, scheduler: Any, workers: list[Any]) -> list[Any]:
+        pinned = self.pinned()
+        if not self.leases:
+            _remove(scheduler)
+        return [ws for ws in workers if ws.address not in pinned and str(ws.name) not in pinned]
+
+
+def _plugin(scheduler: Any, create: bool) -> PinPlugin | None:
+    plugin: PinPlugin | None = scheduler.plugins.get(PINS_PLUGIN)
+    if plugin is None and create:
+        plugin = PinPlugin()
+        scheduler.add_plugin(plugin, name=PINS_PLUGIN, idempotent=True)
+    return plugin
+
+
+def _remove(scheduler: Any) -> None:
+    if PINS_PLUGIN in scheduler.plugins:
+        scheduler.remove_plugin(name=PINS_PLUGIN)
+
+
+def acquire_pin(
+    lease_id: str,
+    workers: Sequence[str],
+    reason: str,
+    duration: float,
+    client: str,
+    dask_scheduler: Any = None,
+) -> list[str]:
+    """Take (or refresh) a lease pinning ``workers``; returns the addresses it pins.
+
+    Names are resolved to addresses; workers the scheduler does not know are kept
+    as given, so that a worker joining later under that name is pinned too.
+    """
+    plugin = _plugin(dask_scheduler, create=True)
+    assert plugin is not None
+    by_name = {str(ws.name): ws.address for ws in dask_scheduler.workers.values()}
+    resolved = [by_name.get(str(w), str(w)) for w in workers]
+    plugin.leases[lease_id] = {
+        "workers": sorted(set(resolved)),
+        "client": client,
+        "reason": reason,
+        "duration": float(duration),
+        "expires": time.time() + float(duration),
+    }
+    return sorted(set(resolved))
+
+
+def renew_pin(lease_id: str, duration: float, dask_scheduler: Any = None) -> bool:
+    """Extend a lease; False if it is gone (expired, or the scheduler restarted)."""
+    plugin = _plugin(dask_scheduler, create=False)
+    if plugin is None or lease_id not in plugin.active():
+        return False
+    plugin.leases[lease_id]["expires"] = time.time() + float(duration)
+    return True
+
+
+def release_pin(lease_id: str, dask_scheduler: Any = None) -> None:
+    """Drop a lease; remove the plugin when no lease is left."""
+    plugin = _plugin(dask_scheduler, create=False)
+    if plugin is None:
+        return
+    plugin.leases.pop(lease_id, None)
+    if not plugin.active():
+        _remove(dask_scheduler)
+
+
+def list_pins(dask_scheduler: Any = None) -> list[dict[str, Any]]:
+    """Every live lease: id, workers, client, reason, seconds left."""
+    plugin = _plugin(dask_scheduler, create=False)
+    if plugin is None:
+        return []
+    now = time.time()
+    return [
+        {
+            "id": lease_id,
+            "workers": list(lease["workers"]),
+            "client": lease["client"],
+            "reason": lease["reason"],
+            "expires_in": lease["expires"] - now,
+        }
+        for lease_id, lease in sorted(plugin.active(now).items())
+    ]
+
+
+# -- the doctor ----------------------------------------------------------------------------
+
+
+def _as_seconds(value: Any) -> float | None:
+    from dask.utils import parse_timedelta
+
+    if value is None or value is False:
+        return None
+    seconds = parse_timedelta(value, default="s")
+    return float(seconds) if seconds else None
+
+
+def scheduler_settings(pins_plugin: str, dask_scheduler: Any = None) -> dict[str, Any]:
+    """Run on the scheduler: the settings it runs with, its clock, its live pin leases.
+
+    Upstream: ``Scheduler.__init__`` stores the values it runs with as the public
+    attributes ``worker_ttl``, ``allowed_failures``, ``idle_timeout`` and
+    ``no_workers_timeout`` (seconds or None), taken from its keyword arguments or
+    else from dask.config (``distributed.scheduler.worker-ttl``, ...), which is
+    read here when an attribute is missing. Pin leases are kept by the
+    ``pins_plugin`` scheduler plugin (:class:`PinPlugin`) in ``.active()``.
+    """
+    import dask.config
+
+    scheduler = dask_scheduler
+
+    def setting(attribute: str, key: str) -> Any:
+        if hasattr(scheduler, attribute):
+            return getattr(scheduler, attribute)
+        return dask.config.get(f"distributed.scheduler.{key}", None)
+
+    failures = setting("allowed_failures", "allowed-failures")
+    plugin = scheduler.plugins.get(pins_plugin)
+    try:
+        leases = len(plugin.active()) if plugin is not None else 0
+    except Exception:  # an older pins plugin: count what it holds
+        leases = len(getattr(plugin, "leases", ()))
+    return {
+        "worker_ttl": _as_seconds(setting("worker_ttl", "worker-ttl")),
+        "allowed_failures": int(failures) if failures is not None else None,
+        "idle_timeout": _as_seconds(setting("idle_timeout", "idle-timeout")),
+        "no_workers_timeout": _as_seconds(setting("no_workers_timeout", "no-workers-timeout")),
+        "pin_leases": leases,
+        "now": time.time(),
+    }
+
+
+cloudpickle.register_pickle_by_value(sys.modules[__name__])
