@@ -401,8 +401,8 @@ def run_soak(
         rc = ResilientClient(
             proxy.address,
             resubmit=True,
-            heartbeat_interval=config.heartbeat_interval,
-            heartbeat_timeout=config.heartbeat_timeout,
+            probe_interval=config.probe_interval,
+            probe_timeout=config.probe_timeout,
             unresponsive_timeout=config.unresponsive_timeout,
             resubmit_timeout=config.resubmit_timeout,
             set_as_default=False,

@@ -93,8 +93,8 @@ class SoakConfig:
     workers: int = 2
     #: Every future and blocking call must be done this long after the last fault.
     hang_after: float = 60.0
-    heartbeat_interval: float = 0.2
-    heartbeat_timeout: float = 1.0
+    probe_interval: float = 0.2
+    probe_timeout: float = 1.0
     unresponsive_timeout: float = 3.5
     resubmit_timeout: float = 30.0
     #: Seconds between submitting a wave and injecting its fault.
@@ -112,7 +112,7 @@ class SoakConfig:
         if isinstance(self.seed, bool) or not isinstance(self.seed, int):
             raise ValueError(f"soak option seed must be an integer, got {self.seed!r}")
         _positive("hang_after", self.hang_after, "give the bound in seconds, e.g. 60")
-        for name in ("heartbeat_interval", "heartbeat_timeout", "unresponsive_timeout",
+        for name in ("probe_interval", "probe_timeout", "unresponsive_timeout",
                      "resubmit_timeout"):  # fmt: skip
             _positive(name, getattr(self, name), "give a duration in seconds")
         for name in ("gap", "short_freeze", "long_freeze"):

@@ -64,14 +64,24 @@ if TYPE_CHECKING:
     )
 
 
+#: Public submodules, reachable as attributes (``resilient_dask.retry``), imported on
+#: first use like the names above.
+_SUBMODULES = frozenset(
+    {"cli", "client", "connection", "demo", "doctor", "errors", "forensics", "lint",
+     "pins", "retry", "testing", "watchdog"}
+)  # fmt: skip
+
+
 def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
+    if name in _SUBMODULES:
+        value = importlib.import_module(f"resilient_dask.{name}")
+    elif name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+    else:
         raise AttributeError(f"module 'resilient_dask' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
     globals()[name] = value
     return value
 
 
 def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+    return sorted(set(globals()) | set(__all__) | _SUBMODULES)

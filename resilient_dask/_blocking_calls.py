@@ -34,6 +34,7 @@ from resilient_dask._lineage_service import Lineage
 from resilient_dask._monitor import ConnectionMonitor
 from resilient_dask._nested import nested_future_error
 from resilient_dask._outages import Outages
+from resilient_dask._tracebacks import hide_own_frames
 from resilient_dask._translate import closed_comm
 from resilient_dask.errors import ResilientDaskError
 
@@ -77,6 +78,7 @@ class BlockingCalls:
                         continue  # parked for replay: wait for it and ask again
                 typed = self._typed(exc, func, args)
                 if typed is exc:
+                    hide_own_frames(exc)
                     raise
                 raise typed from (None if isinstance(exc, ResilientDaskError) else exc)
         raise AssertionError("unreachable: the last attempt returns or raises")

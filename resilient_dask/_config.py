@@ -25,13 +25,19 @@ ScatterPolicy = Literal["raise", "keep"]
 SCATTER_POLICIES: tuple[ScatterPolicy, ...] = ("raise", "keep")
 
 
-def _register_defaults() -> None:
+def _load_defaults() -> dict[str, Any]:
     with _DEFAULTS_FILE.open() as f:
-        defaults = yaml.safe_load(f)
-    dask.config.update_defaults(defaults)
+        loaded: dict[str, Any] = yaml.safe_load(f)
+    return loaded
 
 
-_register_defaults()
+#: The shipped defaults, registered with dask.config at import. Kept here too: code
+#: that resets dask.config to a snapshot taken before this import (for example
+#: ``distributed.utils_test.reset_config()``, run by every ``gen_cluster`` test) or
+#: that replaces the config wholesale removes them, and an option missing from
+#: dask.config falls back to its shipped default.
+SHIPPED: dict[str, Any] = _load_defaults()[NAMESPACE]
+dask.config.update_defaults({NAMESPACE: SHIPPED})
 
 
 @dataclasses.dataclass(frozen=True)
@@ -48,8 +54,8 @@ class Options:
 
     resubmit: bool | Literal["manual"]
     resubmit_timeout: float
-    heartbeat_interval: float
-    heartbeat_timeout: float
+    probe_interval: float
+    probe_timeout: float
     unresponsive_timeout: float
     scatter_policy: ScatterPolicy
     lineage_limit: LineageLimit
@@ -61,13 +67,16 @@ class Options:
         for field in dataclasses.fields(cls):
             value = overrides.get(field.name)
             if value is None:
-                value = dask.config.get(f"{NAMESPACE}.{field.name.replace('_', '-')}")
+                name = field.name.replace("_", "-")
+                value = dask.config.get(f"{NAMESPACE}.{name}", default=None)
+                if value is None:
+                    value = SHIPPED[name]
             raw[field.name] = value
         return cls(
             resubmit=_resubmit(raw["resubmit"]),
             resubmit_timeout=_duration("resubmit_timeout", raw["resubmit_timeout"]),
-            heartbeat_interval=_duration("heartbeat_interval", raw["heartbeat_interval"]),
-            heartbeat_timeout=_duration("heartbeat_timeout", raw["heartbeat_timeout"]),
+            probe_interval=_duration("probe_interval", raw["probe_interval"]),
+            probe_timeout=_duration("probe_timeout", raw["probe_timeout"]),
             unresponsive_timeout=_duration("unresponsive_timeout", raw["unresponsive_timeout"]),
             scatter_policy=_choice("scatter_policy", raw["scatter_policy"], SCATTER_POLICIES),
             lineage_limit=_lineage_limit(raw["lineage_limit"]),

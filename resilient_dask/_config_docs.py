@@ -42,7 +42,7 @@ class Option:
 
     @property
     def key(self) -> str:
-        """The dotted dask.config key, e.g. ``resilient-dask.heartbeat-interval``."""
+        """The dotted dask.config key, e.g. ``resilient-dask.probe-interval``."""
         return ".".join((NAMESPACE, *self.path))
 
     @property

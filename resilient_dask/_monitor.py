@@ -4,8 +4,8 @@
 (pure: events in, transitions out) and everything around it that does I/O or
 keeps time in the event loop:
 
-* the probe, which echoes the scheduler every ``heartbeat_interval`` and tells the
-  machine whether it answered within ``heartbeat_timeout``;
+* the probe, which echoes the scheduler every ``probe_interval`` and tells the
+  machine whether it answered within ``probe_timeout``;
 * the *expiry*: a future that resolves when the scheduler has been silent for
   ``unresponsive_timeout``, which blocking calls wait on beside their own work;
 * the *transition* future, which resolves at the next transition (for calls that
@@ -40,7 +40,7 @@ class ConnectionMonitor:
         self._port = port
         self._options = options
         self.machine = ConnectionStateMachine(
-            heartbeat_timeout=options.heartbeat_timeout,
+            probe_timeout=options.probe_timeout,
             unresponsive_timeout=options.unresponsive_timeout,
         )
         self.connection = Connection(self.machine, address=port.address, loop=port.asyncio_loop)
@@ -87,7 +87,7 @@ class ConnectionMonitor:
         """How long the notebook widget may wait for the scheduler: None means do not ask."""
         if self.machine.state is not ConnectionState.CONNECTED:
             return None
-        return self._options.heartbeat_timeout
+        return self._options.probe_timeout
 
     # -- transitions --------------------------------------------------------------------
 
@@ -112,7 +112,7 @@ class ConnectionMonitor:
         waiting up to one probe (interval + timeout) for the monitor to see it."""
         loop = asyncio.get_running_loop()
         options = self._options
-        deadline = loop.time() + options.heartbeat_interval + options.heartbeat_timeout
+        deadline = loop.time() + options.probe_interval + options.probe_timeout
         while not self.machine.dropped_since(mark):
             remaining = deadline - loop.time()
             if remaining <= 0 or not self._port.running:
@@ -152,19 +152,19 @@ class ConnectionMonitor:
             if port.running and port.scheduler is not None:
                 started = loop.time()
                 try:
-                    await asyncio.wait_for(port.scheduler.echo(), options.heartbeat_timeout)
+                    await asyncio.wait_for(port.scheduler.echo(), options.probe_timeout)
                 except TimeoutError:
-                    self.publish(self.machine.heartbeat_timed_out())
+                    self.publish(self.machine.probe_timed_out())
                 except (OSError, CommClosedError) as exc:
-                    self.publish(self.machine.heartbeat_failed(repr(exc)))
+                    self.publish(self.machine.probe_failed(repr(exc)))
                 except asyncio.CancelledError:
                     raise
                 except Exception:  # pragma: no cover - never let the probe die silently
                     logger.exception("resilient_dask probe failed")
                 else:
-                    self.publish(self.machine.heartbeat_answered(loop.time() - started))
+                    self.publish(self.machine.probe_answered(loop.time() - started))
                 self._arm_expiry()
-            await asyncio.sleep(options.heartbeat_interval)
+            await asyncio.sleep(options.probe_interval)
 
     # -- the unresponsive cut-off --------------------------------------------------------
 

@@ -1,7 +1,7 @@
 """What a notebook shows for a ResilientClient: distributed's widget plus the connection.
 
 Displaying ``rc`` in Jupyter renders distributed's client widget followed by a
-"Resilience" section: the connection state, the last heartbeat latency and the
+"Resilience" section: the connection state, the last probe latency and the
 outage history. The outages are ``rc.connection.outages``, derived from the history of
 transitions by the pure function :func:`resilient_dask.connection.outages`.
 
@@ -35,7 +35,7 @@ def render_resilience_html(
     state: ConnectionState, latency: float | None, history: Sequence[Transition]
 ) -> str:
     """The "Resilience" section of the widget, as an HTML fragment."""
-    latency_text = "no heartbeat yet" if latency is None else f"{latency * 1000:.1f} ms"
+    latency_text = "no probe yet" if latency is None else f"{latency * 1000:.1f} ms"
     found = outages(history)
     rows = "".join(
         "<tr>"
@@ -59,7 +59,7 @@ def render_resilience_html(
         "<h4>Resilience</h4>"
         '<table style="text-align: left;">'
         f"<tr><th>Connection</th><td>{html.escape(str(state))}</td></tr>"
-        f"<tr><th>Heartbeat latency</th><td>{html.escape(latency_text)}</td></tr>"
+        f"<tr><th>Probe latency</th><td>{html.escape(latency_text)}</td></tr>"
         f"<tr><th>Outages</th><td>{len(found)}</td></tr>"
         "</table>"
         f"{table}</div>"

@@ -46,7 +46,9 @@ def unpicklable_argument_error(
             break
     where = f"{culprit[0]} ({_short(culprit[1])})" if culprit else "an argument"
     return TypeError(
-        f"Cannot send {what} to the cluster: {where} cannot be pickled ({root}). "
+        # "serialize": the word of distributed's own message, which users and tests match.
+        f"Cannot serialize {what} to send it to the cluster: {where} cannot be pickled "
+        f"({root}). "
         "Nothing was submitted. To fix it, create that object inside the task (for "
         "example open files, locks and connections there), pass something the workers "
         "can rebuild it from (a path, a URL, parameters), or make it picklable."

@@ -1,16 +1,16 @@
 """The connection state machine: events in, transitions out, no I/O.
 
 The async layer (``_monitor.py``, and the reactions to the client hooks) feeds it what it saw:
-a heartbeat answered or timed out, the scheduler comm closed, the client
+a probe answered or timed out, the scheduler comm closed, the client
 reconnected or closed. The machine decides the state. It never sleeps or reads a
 real clock directly: time comes from an injectable :class:`Clock`, so unit tests
 drive it without a cluster and without waiting.
 
 ::
 
-   heartbeat timed out / failing for heartbeat_timeout
+   probe timed out / failing for probe_timeout
    CONNECTED ───────────────────────────▶ UNRESPONSIVE
-       ▲  ▲ ◀───────── heartbeat answered ──────┘ │
+       ▲  ▲ ◀───────── probe answered ──────┘ │
        │  │                                        │ comm closed
        │  └── resubmission finished ─ RESUBMITTING │
        │                                   ▲       ▼
@@ -87,16 +87,16 @@ class ConnectionStateMachine:
     def __init__(
         self,
         *,
-        heartbeat_timeout: float,
+        probe_timeout: float,
         unresponsive_timeout: float,
         clock: Clock | None = None,
     ) -> None:
-        self.heartbeat_timeout = heartbeat_timeout
+        self.probe_timeout = probe_timeout
         self.unresponsive_timeout = unresponsive_timeout
         self.clock: Clock = clock or SystemClock()
         self.state = ConnectionState.CONNECTED
         self.history: list[Transition] = []
-        #: Last heartbeat round trip in seconds, None before the first one.
+        #: Last probe round trip in seconds, None before the first one.
         self.latency: float | None = None
         #: Monotonic time of the last sign of life from the scheduler.
         self.last_answer = self.clock.monotonic()
@@ -105,7 +105,7 @@ class ConnectionStateMachine:
 
     # -- events -----------------------------------------------------------
 
-    def heartbeat_answered(self, rtt: float) -> Transition | None:
+    def probe_answered(self, rtt: float) -> Transition | None:
         """A probe came back after ``rtt`` seconds."""
         self.latency = rtt
         self.last_answer = self.clock.monotonic()
@@ -115,27 +115,27 @@ class ConnectionStateMachine:
             )
         return None
 
-    def heartbeat_timed_out(self) -> Transition | None:
-        """A probe got no answer within ``heartbeat_timeout``."""
+    def probe_timed_out(self) -> Transition | None:
+        """A probe got no answer within ``probe_timeout``."""
         if self.state is ConnectionState.CONNECTED:
             return self._move(
                 ConnectionState.UNRESPONSIVE,
-                f"no heartbeat answer within heartbeat_timeout={self.heartbeat_timeout:g} s",
+                f"no probe answer within probe_timeout={self.probe_timeout:g} s",
             )
         return None
 
-    def heartbeat_failed(self, error: str) -> Transition | None:
+    def probe_failed(self, error: str) -> Transition | None:
         """A probe failed outright (connection refused or reset).
 
         A refused or reset probe usually means the scheduler process is gone, and
         the client's stream will report that in a moment (RECONNECTING). Only when
-        probes have kept failing for ``heartbeat_timeout`` while the stream stays
+        probes have kept failing for ``probe_timeout`` while the stream stays
         open is the scheduler UNRESPONSIVE.
         """
-        if self.state is ConnectionState.CONNECTED and self.silent_for() >= self.heartbeat_timeout:
+        if self.state is ConnectionState.CONNECTED and self.silent_for() >= self.probe_timeout:
             return self._move(
                 ConnectionState.UNRESPONSIVE,
-                f"no heartbeat answer for {self.silent_for():.1f} s; last error: {error}",
+                f"no probe answer for {self.silent_for():.1f} s; last error: {error}",
             )
         return None
 

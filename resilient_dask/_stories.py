@@ -60,15 +60,18 @@ class TaskStories:
                 state.exception.story = story
 
     def _typed_task_error(self, key: Any, exception: Any) -> Any:
-        """A WorkerLost naming ``key`` (and the dependency whose workers died), else as given."""
+        """A WorkerLost naming ``key`` (and the dependency whose workers died), else
+        ``exception`` itself: the very object of the report, so that its traceback (the
+        task's frames on the worker) is delivered with it."""
+        killed = exception
         with contextlib.suppress(Exception):  # the report carries it serialized
-            _, exception, _ = clean_exception(exception)
-        if not isinstance(exception, KilledWorker):
+            _, killed, _ = clean_exception(exception)
+        if not isinstance(killed, KilledWorker):
             return exception
-        typed = self._outages.translate(exception, [key])
-        if not isinstance(typed, WorkerLost) or str(exception.task) == str(key):
+        typed = self._outages.translate(killed, [key])
+        if not isinstance(typed, WorkerLost) or str(killed.task) == str(key):
             return typed
-        task = str(exception.task)
+        task = str(killed.task)
         return WorkerLost(
             typed.context.replace(keys=(str(key), task)),
             f"{str(key)!r} did not run: its dependency {task!r} was tried on workers that "

@@ -26,8 +26,8 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, overload
 
 from distributed import Client, Future
+from distributed.client import FuturesCancelledError
 
-from resilient_dask import _compat
 from resilient_dask._blocking_calls import BlockingCalls
 from resilient_dask._compat.client_hooks import ClientHooks
 from resilient_dask._compat.port import ClientPort
@@ -46,7 +46,6 @@ from resilient_dask._stories import TaskStories
 from resilient_dask._task_retries import TaskRetries
 from resilient_dask._worker_watchdog import WorkerWatchdog
 from resilient_dask.connection import ConnectionCallback, Subscription
-from resilient_dask.errors import ResilientDaskError
 from resilient_dask.watchdog import WorkerWatch
 
 if TYPE_CHECKING:
@@ -63,9 +62,9 @@ class ResilientClient(ClientHooks):
 
     resubmit:
         Replay lineage after reconnecting to a scheduler that lost the keys.
-    heartbeat_interval:
+    probe_interval:
         How often the scheduler is probed (``"2s"``).
-    heartbeat_timeout:
+    probe_timeout:
         A probe slower than this marks the scheduler UNRESPONSIVE (``"5s"``).
     unresponsive_timeout:
         Blocking calls raise SchedulerUnresponsive once the scheduler has not
@@ -75,9 +74,9 @@ class ResilientClient(ClientHooks):
     lineage_limit:
         Bound on remembered recipes: a count, a size, or both.
 
-    Note that ``heartbeat_interval`` here is the resilience probe;
-    distributed's own client heartbeat keeps its configured interval
-    (``distributed.client.heartbeat``).
+    ``heartbeat_interval`` (and every other argument of ``distributed.Client``)
+    means what it means there: distributed's own client heartbeat, in milliseconds
+    when given a number.
     """
 
     def __init__(
@@ -86,8 +85,8 @@ class ResilientClient(ClientHooks):
         *args: Any,
         resubmit: bool | str | None = None,
         resubmit_timeout: str | float | None = None,
-        heartbeat_interval: str | float | None = None,
-        heartbeat_timeout: str | float | None = None,
+        probe_interval: str | float | None = None,
+        probe_timeout: str | float | None = None,
         unresponsive_timeout: str | float | None = None,
         scatter_policy: str | None = None,
         lineage_limit: Any = None,
@@ -99,8 +98,8 @@ class ResilientClient(ClientHooks):
         self.options = Options.resolve(
             resubmit=resubmit,
             resubmit_timeout=resubmit_timeout,
-            heartbeat_interval=heartbeat_interval,
-            heartbeat_timeout=heartbeat_timeout,
+            probe_interval=probe_interval,
+            probe_timeout=probe_timeout,
             unresponsive_timeout=unresponsive_timeout,
             scatter_policy=scatter_policy,
             lineage_limit=lineage_limit,
@@ -264,6 +263,17 @@ class ResilientClient(ClientHooks):
         """The typed error for ``exc`` as of now (``exc`` itself if it has none)."""
         return self._rd_outages.translate(exc, keys)
 
+    def futures_of(self, futures: Any) -> Any:
+        """``Client.futures_of``; futures an outage cancelled raise their typed error
+        (also a ``FuturesCancelledError``, as upstream raises there)."""
+        try:
+            return Client.futures_of(self, futures)
+        except FuturesCancelledError as exc:
+            typed = self.translate_error(exc)
+            if typed is exc:
+                raise
+            raise typed.with_traceback(None) from exc
+
     def explain(self, future_or_key: Any) -> Any:
         """The task's story as a readable timeline: states, workers, times, what failed and why.
 
@@ -322,20 +332,10 @@ class ResilientClient(ClientHooks):
         """distributed's widget, followed by the connection's state and outages."""
         connection = self.connection
         base: str = super()._repr_html_()  # type: ignore[no-untyped-call]
-        return base + render_resilience_html(
-            connection.state, connection.latency, connection.history
-        )
+        section = render_resilience_html(connection.state, connection.latency, connection.history)
+        # One root element: the widget stays well-formed markup, as upstream's is.
+        return f"<div>{base}{section}</div>"
 
 
 def _name(func: Any) -> str:
     return getattr(func, "__name__", None) or type(func).__name__
-
-
-def _typed_as_completed_result(future: Future[Any], result: BaseException) -> BaseException | None:
-    client = future.client
-    if isinstance(result, ResilientDaskError) and isinstance(client, ResilientClient):
-        return client.translate_error(result, [future.key])
-    return None
-
-
-_compat.install_as_completed_translation(_typed_as_completed_result)

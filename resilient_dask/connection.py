@@ -2,7 +2,7 @@
 
 The state itself is decided by :class:`~resilient_dask._state_machine.ConnectionStateMachine`;
 this module publishes it: the current state, the history of transitions, the last
-heartbeat latency, waiting for a state, and callbacks on every change.
+probe latency, waiting for a state, and callbacks on every change.
 """
 
 from __future__ import annotations
@@ -147,7 +147,7 @@ class Connection:
 
     @property
     def latency(self) -> float | None:
-        """Round trip of the last answered heartbeat, in seconds (None before the first)."""
+        """Round trip of the last answered probe, in seconds (None before the first)."""
         return self._machine.latency
 
     @property

@@ -7,7 +7,8 @@ a class for the situation, an instance of that class too, so existing
     Exception
     └── ResilientDaskError                  .context, .guidance, .docs_url
         ├── SchedulerConnectionLost         + distributed.client.FutureCancelledError
-        ├── SchedulerRestarted              + distributed.client.FutureCancelledError
+        │                                     + distributed.client.FuturesCancelledError
+        ├── SchedulerRestarted              + (the same two)
         ├── SchedulerUnresponsive           + TimeoutError
         ├── TaskTimeout                     + TimeoutError
         ├── WorkerLost                      + distributed.scheduler.KilledWorker
@@ -34,7 +35,11 @@ import time
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
-from distributed.client import FutureCancelledError
+from distributed.client import (
+    CancelledFuturesGroup,
+    FutureCancelledError,
+    FuturesCancelledError,
+)
 from distributed.scheduler import KilledWorker
 
 __all__ = [
@@ -232,8 +237,11 @@ def _outage_guidance(ctx: ErrorContext, *, restarted: bool) -> list[str]:
     ]
 
 
-class _CancelledError(ResilientDaskError, FutureCancelledError):
-    """A typed cancellation that is also distributed's FutureCancelledError."""
+class _CancelledError(ResilientDaskError, FutureCancelledError, FuturesCancelledError):
+    """A typed cancellation that is also distributed's FutureCancelledError and
+    FuturesCancelledError: distributed raises the first for one future (``result``,
+    ``gather``, ``await``) and the second for several (``wait``, ``futures_of``), and
+    code written for either keeps catching ours."""
 
     #: The cancellation reason distributed gives for this situation.
     reason_code: ClassVar[str] = "unknown"
@@ -241,9 +249,17 @@ class _CancelledError(ResilientDaskError, FutureCancelledError):
     def __init__(self, context: ErrorContext | None = None, message: str | None = None) -> None:
         ctx = context or ErrorContext()
         key = ctx.keys[0] if ctx.keys else None
-        FutureCancelledError.__init__(self, key, self.reason_code, message)  # type: ignore[arg-type]
+        # ``msg`` is what distributed shows for a cancelled future (as_completed's
+        # results, the groups of a FuturesCancelledError): say what happened there too.
+        FutureCancelledError.__init__(self, key, self.reason_code, message or self.summary)  # type: ignore[arg-type]
         self._init_resilient(ctx, message)
         Exception.__init__(self, self.headline())
+
+    @property
+    def error_groups(self) -> list[CancelledFuturesGroup]:  # type: ignore[override]
+        """FuturesCancelledError's view: one group of plain cancellations, one per key."""
+        errors = [FutureCancelledError(k, self.reason_code, self.msg) for k in self.keys]
+        return [CancelledFuturesGroup(errors=errors, reason=self.reason_code)]
 
     __str__ = ResilientDaskError.__str__
     __reduce__ = ResilientDaskError.__reduce__
@@ -275,7 +291,7 @@ class SchedulerRestarted(_CancelledError):
 
 
 class SchedulerUnresponsive(ResilientDaskError, TimeoutError):
-    """The scheduler stopped answering heartbeats for too long while a call waited."""
+    """The scheduler stopped answering probes for too long while a call waited."""
 
     summary = "The scheduler stopped answering; the call waited as long as it was allowed to."
 
@@ -283,7 +299,7 @@ class SchedulerUnresponsive(ResilientDaskError, TimeoutError):
         silent = self.context.detail("silent_for")
         limit = self.context.detail("unresponsive_timeout")
         first = (
-            f"The scheduler at {self.context.scheduler} has not answered a heartbeat for "
+            f"The scheduler at {self.context.scheduler} has not answered a probe for "
             f"{silent:.1f} s (unresponsive_timeout={limit} s). Its process may be frozen "
             "(stopped, swapping, a long garbage collection or an event loop blocked by "
             "heavy work): check its CPU and memory and read its log."
@@ -294,7 +310,7 @@ class SchedulerUnresponsive(ResilientDaskError, TimeoutError):
             first,
             "Your futures are not lost: if the scheduler recovers, call result() again.",
             "If the scheduler is slow rather than frozen (very large graphs), raise "
-            "unresponsive_timeout (or heartbeat_timeout).",
+            "unresponsive_timeout (or probe_timeout).",
         ]
 
 

@@ -1,4 +1,4 @@
-"""Shared fixtures: real clusters in subprocesses, clients with fast heartbeats."""
+"""Shared fixtures: real clusters in subprocesses, clients with fast probes."""
 
 from __future__ import annotations
 
@@ -10,13 +10,13 @@ import pytest
 from resilient_dask import ResilientClient
 from resilient_dask.testing import SubprocessCluster
 
-#: Heartbeat settings that make failure tests fast but stay robust on 2 busy cores.
-FAST = {"heartbeat_interval": 0.2, "heartbeat_timeout": 1.0, "unresponsive_timeout": 30.0}
+#: Probe settings that make failure tests fast but stay robust on 2 busy cores.
+FAST = {"probe_interval": 0.2, "probe_timeout": 1.0, "unresponsive_timeout": 30.0}
 
 
 @pytest.fixture(scope="session")
 def fast() -> dict[str, float]:
-    """Heartbeat options for failure tests (see FAST)."""
+    """Probe options for failure tests (see FAST)."""
     return dict(FAST)
 
 
@@ -49,5 +49,5 @@ def make_client() -> Iterator[Any]:
 
 @pytest.fixture
 def rc(cluster: SubprocessCluster, make_client: Any) -> ResilientClient:
-    """A ResilientClient connected to ``cluster`` with fast heartbeats."""
+    """A ResilientClient connected to ``cluster`` with fast probes."""
     return make_client(cluster.scheduler_address)  # type: ignore[no-any-return]

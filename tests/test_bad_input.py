@@ -32,6 +32,7 @@ def test_unpicklable_positional_argument_is_named(rc: ResilientClient) -> None:
     assert "submit(add, ...)" in text
     assert "positional argument 1" in text and "_thread.lock" in text
     assert "create that object inside the task" in text
+    assert "serialize" in text, "distributed's word, which users and tests match on"
     assert info.value.__suppress_context__, "no traceback from internals"
 
 
@@ -59,8 +60,8 @@ def test_client_keeps_working_after_bad_input(rc: ResilientClient) -> None:
 @pytest.mark.parametrize(
     ("option", "value"),
     [
-        ("heartbeat_interval", "-1s"),
-        ("heartbeat_timeout", 0),
+        ("probe_interval", "-1s"),
+        ("probe_timeout", 0),
         ("unresponsive_timeout", "soon"),
         ("scatter_policy", "copy"),
         ("lineage_limit", -5),

@@ -21,7 +21,7 @@ from resilient_dask._compat.port import ClientPort
 from resilient_dask.errors import ErrorContext
 from resilient_dask.testing import poll_for
 
-pytestmark = pytest.mark.timeout(60)
+pytestmark = [pytest.mark.compat, pytest.mark.timeout(60)]
 
 
 def inc(x: int) -> int:
@@ -193,11 +193,11 @@ def test_graph_dependencies_of_submit_and_persisted_collections(client: Client) 
     assert {f.key for f in persisted.__dask_graph__().values() if isinstance(f, Future)} <= seen[-1]
 
 
-def test_as_completed_raises_only_errors_upstream() -> None:
-    """Upstream as_completed yields cancelled futures' exceptions; our patch raises ours."""
-    assert getattr(as_completed._get_and_raise, _compat._PATCH_MARK, False)
-    source = inspect.getsource(as_completed._track_future)
-    assert "_result(raiseit=False)" in source
+def test_as_completed_yields_cancelled_futures_exceptions() -> None:
+    """Upstream as_completed(with_results=True) yields a cancelled future's exception as
+    its result (which for ours is the typed cancellation) and raises only errors."""
+    assert "_result(raiseit=False)" in inspect.getsource(as_completed._track_future)
+    assert 'future.status == "error"' in inspect.getsource(as_completed._get_and_raise)
 
 
 def test_tested_version_is_installed() -> None:

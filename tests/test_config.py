@@ -21,7 +21,7 @@ from resilient_dask._config import LineageLimit, Options
 pytestmark = pytest.mark.timeout(20)
 
 YAML_FILE = pathlib.Path(resilient_dask.__file__).with_name("resilient-dask.yaml")
-DURATIONS = ["heartbeat_interval", "heartbeat_timeout", "unresponsive_timeout"]
+DURATIONS = ["probe_interval", "probe_timeout", "unresponsive_timeout"]
 #: A TCP address nothing listens on.
 NOWHERE = "tcp://127.0.0.1:1"
 
@@ -56,8 +56,8 @@ def test_shipped_yaml_has_the_documented_defaults() -> None:
     assert {key: value for key, value in defaults.items() if key != "lineage-limit"} == {
         "resubmit": False,
         "resubmit-timeout": "60s",
-        "heartbeat-interval": "2s",
-        "heartbeat-timeout": "5s",
+        "probe-interval": "2s",
+        "probe-timeout": "5s",
         "unresponsive-timeout": "60s",
         "scatter-policy": "raise",
     }
@@ -69,8 +69,8 @@ def test_resolve_without_arguments_gives_the_shipped_defaults() -> None:
     assert Options.resolve() == Options(
         resubmit=defaults["resubmit"],
         resubmit_timeout=parse_timedelta(defaults["resubmit-timeout"]),
-        heartbeat_interval=parse_timedelta(defaults["heartbeat-interval"]),
-        heartbeat_timeout=parse_timedelta(defaults["heartbeat-timeout"]),
+        probe_interval=parse_timedelta(defaults["probe-interval"]),
+        probe_timeout=parse_timedelta(defaults["probe-timeout"]),
         unresponsive_timeout=parse_timedelta(defaults["unresponsive-timeout"]),
         scatter_policy=defaults["scatter-policy"],
         lineage_limit=LineageLimit(**defaults["lineage-limit"]),
@@ -79,21 +79,21 @@ def test_resolve_without_arguments_gives_the_shipped_defaults() -> None:
 
 def test_dask_config_overrides_the_default() -> None:
     """A value set with ``dask.config.set`` replaces the shipped default."""
-    with dask.config.set({"resilient-dask.heartbeat-interval": "1s"}):
-        assert Options.resolve().heartbeat_interval == 1.0
+    with dask.config.set({"resilient-dask.probe-interval": "1s"}):
+        assert Options.resolve().probe_interval == 1.0
 
 
 def test_keyword_argument_wins_over_dask_config() -> None:
     """A keyword argument beats a value set in dask.config."""
-    with dask.config.set({"resilient-dask.heartbeat-interval": "1s"}):
-        assert Options.resolve(heartbeat_interval="3s").heartbeat_interval == 3.0
+    with dask.config.set({"resilient-dask.probe-interval": "1s"}):
+        assert Options.resolve(probe_interval="3s").probe_interval == 3.0
 
 
 def test_environment_variable_is_honoured(monkeypatch: pytest.MonkeyPatch) -> None:
-    """``DASK_RESILIENT_DASK__HEARTBEAT_TIMEOUT`` sets the option once dask reads the env."""
-    monkeypatch.setenv("DASK_RESILIENT_DASK__HEARTBEAT_TIMEOUT", "7s")
+    """``DASK_RESILIENT_DASK__PROBE_TIMEOUT`` sets the option once dask reads the env."""
+    monkeypatch.setenv("DASK_RESILIENT_DASK__PROBE_TIMEOUT", "7s")
     dask.config.refresh()
-    assert Options.resolve().heartbeat_timeout == 7.0
+    assert Options.resolve().probe_timeout == 7.0
 
 
 @pytest.mark.parametrize(
@@ -103,7 +103,7 @@ def test_environment_variable_is_honoured(monkeypatch: pytest.MonkeyPatch) -> No
 )
 def test_valid_duration_forms(value: object, seconds: float) -> None:
     """Durations are numbers of seconds or strings with a unit."""
-    assert Options.resolve(heartbeat_timeout=value).heartbeat_timeout == seconds
+    assert Options.resolve(probe_timeout=value).probe_timeout == seconds
 
 
 @pytest.mark.parametrize(
@@ -189,6 +189,6 @@ def test_invalid_value_from_dask_config_raises_value_error() -> None:
 def test_client_rejects_invalid_option_before_connecting() -> None:
     """``ResilientClient`` validates its options before it tries to reach the scheduler."""
     started = time.monotonic()
-    with pytest.raises(ValueError, match=invalid("heartbeat_interval", DURATION_ALLOWED)):
-        ResilientClient(NOWHERE, heartbeat_interval="-1s")
+    with pytest.raises(ValueError, match=invalid("probe_interval", DURATION_ALLOWED)):
+        ResilientClient(NOWHERE, probe_interval="-1s")
     assert time.monotonic() - started < 1.0

@@ -54,13 +54,14 @@ def test_restarted_scheduler_reconnects_and_runs_new_work(
     assert rc.submit(double, 21, pure=False).result(timeout=60) == 42
 
 
+@pytest.mark.smoke
 def test_frozen_scheduler_is_detected_and_recovers(
     cluster: SubprocessCluster, make_client: Callable[..., ResilientClient]
 ) -> None:
     """SIGSTOP → UNRESPONSIVE within 2 x (interval + timeout); SIGCONT → CONNECTED, value comes."""
     interval, timeout = 0.5, 1.0
     rc = make_client(
-        cluster.scheduler_address, heartbeat_interval=interval, heartbeat_timeout=timeout
+        cluster.scheduler_address, probe_interval=interval, probe_timeout=timeout
     )
     assert rc.submit(double, 1).result(timeout=30) == 2
     future = rc.submit(slow_double, 21, 1.5)
@@ -74,6 +75,7 @@ def test_frozen_scheduler_is_detected_and_recovers(
     assert rc.submit(double, 5).result(timeout=30) == 10
 
 
+@pytest.mark.smoke
 def test_frozen_past_unresponsive_timeout_raises_instead_of_hanging(
     cluster: SubprocessCluster, make_client: Callable[..., ResilientClient]
 ) -> None:

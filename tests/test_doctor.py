@@ -129,7 +129,7 @@ def test_healthy_cluster_has_no_problem(healthy: SubprocessCluster) -> None:
     text = words(result.stdout)
     assert "PROBLEM" not in text
     assert "ok versions Client, scheduler and 1 worker run the same versions" in text
-    assert "over 5 round trips of the heartbeat probe" in text
+    assert "over 5 round trips of the probe" in text
     assert "ok worker-ttl distributed.scheduler.worker-ttl is 5 minutes" in text
     assert "ok allowed-failures distributed.scheduler.allowed-failures is 3" in text
     assert "exit status 0" in text

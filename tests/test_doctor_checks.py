@@ -119,21 +119,21 @@ def test_latency_reports_median_and_max() -> None:
     assert "median 1.5 ms, max 3.0 ms over 5 round trips" in finding.message
 
 
-def test_latency_above_heartbeat_timeout_is_a_problem() -> None:
-    """A median round trip at or above resilient-dask.heartbeat-timeout is a problem."""
+def test_latency_above_probe_timeout_is_a_problem() -> None:
+    """A median round trip at or above resilient-dask.probe-timeout is a problem."""
     finding = only(checks.check_latency(with_(latencies=(6.0, 7.0, 5.5))), "problem")
-    assert "heartbeat-timeout (5 s)" in finding.message and "UNRESPONSIVE" in finding.message
-    assert "resilient-dask.heartbeat-timeout above 7 s" in (finding.fix or "")
+    assert "probe-timeout (5 s)" in finding.message and "UNRESPONSIVE" in finding.message
+    assert "resilient-dask.probe-timeout above 7 s" in (finding.fix or "")
 
 
 def test_occasional_slow_round_trip_is_advice() -> None:
-    """One probe slower than heartbeat-timeout is advice (the client would flap)."""
+    """One probe slower than probe-timeout is advice (the client would flap)."""
     finding = only(checks.check_latency(with_(latencies=(0.001, 0.002, 6.0))), "advice")
     assert "flap" in finding.message
 
 
 def test_slow_scheduler_is_advice() -> None:
-    """A median above 250 ms is advice even below heartbeat-timeout."""
+    """A median above 250 ms is advice even below probe-timeout."""
     only(checks.check_latency(with_(latencies=(0.4, 0.5, 0.6))), "advice")
 
 
@@ -324,9 +324,9 @@ def test_short_connect_timeout_is_a_problem() -> None:
     assert "DASK_DISTRIBUTED__COMM__TIMEOUTS__CONNECT" in (finding.fix or "")
 
 
-def test_heartbeat_timeout_not_below_unresponsive_timeout_is_a_problem() -> None:
-    """heartbeat-timeout >= unresponsive-timeout is a problem."""
-    facts = client(heartbeat_timeout=60.0, unresponsive_timeout=30.0)
+def test_probe_timeout_not_below_unresponsive_timeout_is_a_problem() -> None:
+    """probe-timeout >= unresponsive-timeout is a problem."""
+    facts = client(probe_timeout=60.0, unresponsive_timeout=30.0)
     finding = only(checks.check_client_config(facts), "problem")
     assert "unresponsive-timeout (30 s) is not longer" in finding.message
 
@@ -371,11 +371,11 @@ def test_client_settings_read_dask_config() -> None:
     ):
         settings = client_settings()
     assert settings.scheduler_overrides == {"allowed-failures": 7, "worker-ttl": None}
-    with dask.config.set({"resilient-dask.heartbeat-timeout": "soon"}):
+    with dask.config.set({"resilient-dask.probe-timeout": "soon"}):
         settings = client_settings()
-    assert settings.heartbeat_timeout is None
+    assert settings.probe_timeout is None
     [error] = settings.errors
-    assert "'heartbeat_timeout'" in error and "'soon'" in error
+    assert "'probe_timeout'" in error and "'soon'" in error
 
 
 def test_gaps_become_advice_with_their_fix() -> None:

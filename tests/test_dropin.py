@@ -14,8 +14,11 @@ import contextlib
 import operator
 import os
 import pathlib
+import subprocess
+import sys
 import uuid
 from collections.abc import Callable, Iterator, Mapping
+from traceback import walk_tb
 from typing import Any, TypeVar
 
 import dask
@@ -387,3 +390,85 @@ async def test_async_mode(scheduler_address: str) -> None:
     assert_each_equals(
         results, (inc(1), [square(i) for i in range(5)], sum(inc(i) for i in range(5)), "closed")
     )
+
+
+# -- options that mean what they mean in distributed --------------------------------------
+
+
+def test_heartbeat_interval_is_distributeds_client_heartbeat(scheduler_address: str) -> None:
+    """``heartbeat_interval=1234`` sets distributed's client heartbeat to 1234 ms with either
+    class; the probe keeps its own defaults."""
+
+    def scenario(cls: type[Client]) -> float:
+        with cls(scheduler_address, heartbeat_interval=1234, set_as_default=False) as c:
+            return float(c._periodic_callbacks["heartbeat"].callback_time)
+
+    assert_each_equals(on_each_class(scenario), 1234.0)
+    with ResilientClient(scheduler_address, heartbeat_interval=1234, set_as_default=False) as rc:
+        assert (rc.options.probe_interval, rc.options.probe_timeout) == (2.0, 5.0)
+
+
+def test_a_config_reset_that_forgets_our_defaults_breaks_nothing() -> None:
+    """With distributed.utils_test imported first, its reset_config() (run by every
+    gen_cluster test) drops resilient-dask's defaults from dask.config: options missing
+    there fall back to the shipped defaults, and the client computes."""
+    code = """
+import distributed.utils_test as utils_test
+from distributed import LocalCluster
+from resilient_dask import ResilientClient
+import dask.config
+utils_test.reset_config()
+assert dask.config.get("resilient-dask", None) is None, "the reset dropped our defaults"
+with LocalCluster(n_workers=1, processes=False, dashboard_address=":0") as cluster:
+    with ResilientClient(cluster, set_as_default=False) as rc:
+        print(rc.submit(sum, [1, 2]).result(timeout=20), rc.options.probe_interval)
+"""
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.split() == ["3", "2.0"]
+
+
+# -- what a user reads: tracebacks, the dashboard's code ------------------------------------
+
+
+def _frames_of(call: Callable[[], object]) -> list[str]:
+    with pytest.raises(ValueError) as info:
+        call()
+    return [
+        f"{f.f_code.co_filename}:{f.f_code.co_name}" for f, _ in walk_tb(info.value.__traceback__)
+    ]
+
+
+@pytest.mark.parametrize("method", ["result", "gather"])
+def test_a_task_error_has_the_same_short_traceback(clients: dict[str, Client], method: str) -> None:
+    """A task's error comes out of result()/gather() with the same frames through either
+    client (distributed hides its own; resilient_dask hides its own too)."""
+
+    def scenario(c: Client) -> list[str]:
+        future = c.submit(fail, "boom", pure=False)
+        if method == "result":
+            return _frames_of(lambda: future.result(WAIT))
+        return _frames_of(lambda: c.gather(future))
+
+    results = on_each(clients, scenario)
+    assert results["ResilientClient"] == results["Client"]
+    assert not any("resilient_dask" in frame for frame in results["ResilientClient"])
+
+
+def test_the_computation_record_shows_the_users_code(scheduler_address: str) -> None:
+    """The scheduler's Computation records (the dashboard's code) hold this test's source
+    with either client, not resilient_dask's frames."""
+
+    def newest_code(dask_scheduler: Any = None) -> list[str]:
+        return [frame.code for frame in dask_scheduler.computations[-1].code[0]]
+
+    def scenario(cls: type[Client]) -> bool:
+        with dask.config.set({"distributed.diagnostics.computations.nframes": 1}):
+            with cls(scheduler_address, set_as_default=False) as c:
+                c.submit(inc, uuid.uuid4().int % 1000).result(WAIT)
+                [code] = c.run_on_scheduler(newest_code)
+        return "c.submit(inc, uuid.uuid4().int % 1000)" in code  # this scenario's source
+
+    assert_each_equals(on_each_class(scenario), True)

@@ -52,13 +52,14 @@ def outage(cluster: SubprocessCluster, rc: ResilientClient) -> None:
     cluster.restart_scheduler(respawn_workers=True)
 
 
+@pytest.mark.smoke
 def test_chain_map_array_and_shuffled_dataframe_survive_a_killed_scheduler(
     cluster2: SubprocessCluster, make_client: Callable[..., ResilientClient]
 ) -> None:
     """Killed mid-computation and restarted: every value equals the fault-free one."""
     # The replay of a P2P shuffle keeps the scheduler busy on two cores: a heartbeat
     # timeout of 1 s (FAST) may then see a real but irrelevant UNRESPONSIVE blip.
-    rc = make_client(cluster2.scheduler_address, resubmit=True, heartbeat_timeout=5.0)
+    rc = make_client(cluster2.scheduler_address, resubmit=True, probe_timeout=5.0)
     chain = [rc.submit(slow_inc, 0)]
     for _ in range(49):
         chain.append(rc.submit(slow_inc, chain[-1]))
@@ -87,6 +88,7 @@ def test_chain_map_array_and_shuffled_dataframe_survive_a_killed_scheduler(
     ]
 
 
+@pytest.mark.smoke
 def test_result_waiting_through_the_outage_returns_the_value(
     cluster: SubprocessCluster, make_client: Callable[..., ResilientClient]
 ) -> None:

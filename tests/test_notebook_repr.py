@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import time
+import xml.etree.ElementTree
 from typing import Any
 
 import pytest
@@ -87,9 +88,15 @@ def test_rendering_escapes_details_and_lists_each_outage() -> None:
     assert "connection lost" in page
 
 
-def test_rendering_without_heartbeat_or_outages() -> None:
+def test_rendering_with_outages_is_well_formed_markup() -> None:
+    steps = history((U, 1.0, "a & b"), (R, 2.0, "<x>"), (C, 3.0, "'back'"), (U, 4.0, ""))
+    root = xml.etree.ElementTree.fromstring(render_resilience_html(U, None, steps))
+    assert root.tag == "div"
+
+
+def test_rendering_without_probe_or_outages() -> None:
     page = render_resilience_html(C, None, [])
-    assert "no heartbeat yet" in page
+    assert "no probe yet" in page
     assert "No outages since the client started." in page
 
 
@@ -99,13 +106,21 @@ def test_rendering_without_heartbeat_or_outages() -> None:
 def test_widget_keeps_distributed_content_and_adds_state_and_latency(
     cluster: SubprocessCluster, rc: Any
 ) -> None:
-    poll_for(lambda: rc.connection.latency is not None, timeout=10, message="first heartbeat")
+    poll_for(lambda: rc.connection.latency is not None, timeout=10, message="first probe")
     page = rc._repr_html_()
     assert cluster.scheduler_address in page  # distributed's own widget is still there
     assert "Resilience" in page
     assert "CONNECTED" in page
-    assert re.search(r"<th>Heartbeat latency</th><td>\d+\.\d ms</td>", page)
+    assert re.search(r"<th>Probe latency</th><td>\d+\.\d ms</td>", page)
     assert "No outages since the client started." in page
+
+
+def test_widget_is_well_formed_markup(rc: Any) -> None:
+    """The widget parses as one XML element, as upstream's does (distributed's own
+    test_repr_localcluster checks that)."""
+    root = xml.etree.ElementTree.fromstring(rc._repr_html_())
+    assert root.tag == "div"
+    assert "Resilience" in xml.etree.ElementTree.tostring(root, encoding="unicode")
 
 
 def test_widget_lists_the_outage_of_a_scheduler_restart(
@@ -132,8 +147,8 @@ def test_widget_does_not_block_on_a_frozen_scheduler(
     cluster: SubprocessCluster, make_client: Any
 ) -> None:
     """Plain ``Client._repr_html_`` asks a frozen scheduler with no timeout and hangs."""
-    rc = make_client(cluster.scheduler_address, heartbeat_timeout=1.0)
-    poll_for(lambda: rc.connection.latency is not None, timeout=10, message="first heartbeat")
+    rc = make_client(cluster.scheduler_address, probe_timeout=1.0)
+    poll_for(lambda: rc.connection.latency is not None, timeout=10, message="first probe")
     cluster.freeze_scheduler()
     try:
         # Still CONNECTED as far as the client knows: the widget asks, bounded.

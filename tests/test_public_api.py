@@ -80,6 +80,27 @@ def test_importing_the_package_does_not_import_distributed() -> None:
     assert out.stdout.strip() == "False"
 
 
+def test_public_submodules_are_attributes_of_a_fresh_package() -> None:
+    """`resilient_dask.retry`, `.testing`, `.lint`, `.errors`, ... work after a bare
+    `import resilient_dask`, each imported on first use (lint still without distributed)."""
+    code = (
+        "import sys, resilient_dask as rdk; rdk.lint; loaded = 'distributed' in sys.modules; "
+        "rdk.retry.transient(); rdk.testing.poll_for; rdk.errors.WorkerLost; rdk.pins; "
+        "rdk.watchdog; rdk.connection; rdk.forensics; rdk.client; rdk.doctor; rdk.demo; "
+        "rdk.cli; print(loaded, sorted(rdk._SUBMODULES) == [n for n in dir(rdk) if n in "
+        "rdk._SUBMODULES])"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert out.stdout.split() == ["False", "True"]
+
+
+def test_unknown_attributes_still_raise_attribute_error() -> None:
+    with pytest.raises(AttributeError, match="no attribute 'nope'"):
+        resilient_dask.nope  # noqa: B018
+
+
 def test_package_is_typed() -> None:
     """py.typed ships with the package."""
     assert (pathlib.Path(resilient_dask.__file__).parent / "py.typed").exists()

@@ -12,13 +12,13 @@ from typing import Any
 import dask
 import dask.array as da
 import pytest
-from distributed import Future, as_completed, wait
-from distributed.client import FutureCancelledError
+from distributed import Future, as_completed, futures_of, wait
+from distributed.client import FutureCancelledError, FuturesCancelledError
 
 from resilient_dask import ConnectionState, ResilientClient, SchedulerConnectionLost
 from resilient_dask.testing import SubprocessCluster
 
-pytestmark = pytest.mark.timeout(120)
+pytestmark = [pytest.mark.smoke, pytest.mark.timeout(120)]
 
 
 def inc(x: int) -> int:
@@ -95,14 +95,36 @@ def test_gather_raises_one_error_naming_every_key(outage: Outage) -> None:
 
 
 def test_wait_raises_one_error_naming_every_key(outage: Outage) -> None:
-    """distributed.wait raises one SchedulerConnectionLost instead of FuturesCancelledError."""
+    """distributed.wait raises one SchedulerConnectionLost, which is also the
+    FuturesCancelledError upstream raises there."""
     err = _raises_lost(lambda: wait([*outage.finished, outage.pending]))
     assert set(err.keys) == {str(f.key) for f in [*outage.finished, outage.pending]}
+    assert isinstance(err, FuturesCancelledError)
+    [group] = err.error_groups
+    assert {e.key for e in group.errors} == {f.key for f in [*outage.finished, outage.pending]}
+    assert group.reason == "scheduler-connection-lost"
 
 
-def test_as_completed_with_results_raises(outage: Outage) -> None:
-    """as_completed(..., with_results=True) raises SchedulerConnectionLost."""
-    _raises_lost(lambda: list(as_completed(outage.finished, with_results=True)))
+def test_as_completed_with_results_yields_the_typed_cancellation(outage: Outage) -> None:
+    """as_completed(..., with_results=True) yields each cancelled future with its
+    SchedulerConnectionLost as the result, as upstream yields its FutureCancelledError."""
+    yielded = list(as_completed(outage.finished, with_results=True))
+    assert {f.key for f, _ in yielded} == {f.key for f in outage.finished}
+    for future, result in yielded:
+        assert isinstance(result, SchedulerConnectionLost)
+        assert result.keys == (str(future.key),)
+        assert "connection to the scheduler" in result.msg
+
+
+def test_futures_of_raises_a_futures_cancelled_error_naming_the_connection(
+    outage: Outage,
+) -> None:
+    """rc.futures_of raises the typed error; distributed.futures_of raises upstream's
+    FuturesCancelledError, whose message says the connection to the scheduler dropped."""
+    err = _raises_lost(lambda: outage.rc.futures_of(outage.finished))
+    assert isinstance(err, FuturesCancelledError)
+    with pytest.raises(FuturesCancelledError, match="connection to the scheduler"):
+        futures_of(outage.finished, client=outage.rc)
 
 
 def test_compute_sync_of_persisted_collection_raises(outage: Outage) -> None:

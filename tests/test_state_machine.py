@@ -24,7 +24,7 @@ from resilient_dask.testing import capture_events
 pytestmark = pytest.mark.timeout(20)
 
 S = ConnectionState
-HEARTBEAT_TIMEOUT = 5.0
+PROBE_TIMEOUT = 5.0
 UNRESPONSIVE_TIMEOUT = 60.0
 START_MONOTONIC = 1000.0
 START_WALL = 1_700_000_000.0
@@ -65,7 +65,7 @@ def machine(clock: FakeClock) -> ConnectionStateMachine:
 
 def new_machine(clock: FakeClock) -> ConnectionStateMachine:
     return ConnectionStateMachine(
-        heartbeat_timeout=HEARTBEAT_TIMEOUT, unresponsive_timeout=UNRESPONSIVE_TIMEOUT, clock=clock
+        probe_timeout=PROBE_TIMEOUT, unresponsive_timeout=UNRESPONSIVE_TIMEOUT, clock=clock
     )
 
 
@@ -78,9 +78,9 @@ def new_connection(machine: ConnectionStateMachine) -> Connection:
 Event = Callable[[ConnectionStateMachine], "Transition | None"]
 
 EVENTS: dict[str, Event] = {
-    "heartbeat_answered": lambda m: m.heartbeat_answered(0.25),
-    "heartbeat_timed_out": lambda m: m.heartbeat_timed_out(),
-    "heartbeat_failed": lambda m: m.heartbeat_failed("ConnectionRefusedError()"),
+    "probe_answered": lambda m: m.probe_answered(0.25),
+    "probe_timed_out": lambda m: m.probe_timed_out(),
+    "probe_failed": lambda m: m.probe_failed("ConnectionRefusedError()"),
     "connection_lost": lambda m: m.connection_lost(),
     "reconnected": lambda m: m.reconnected(),
     "reconnected_resubmitting": lambda m: m.reconnected(resubmitting=True),
@@ -91,7 +91,7 @@ EVENTS: dict[str, Event] = {
 #: Events that bring a fresh (CONNECTED) machine into each state.
 PATHS: dict[ConnectionState, tuple[str, ...]] = {
     S.CONNECTED: (),
-    S.UNRESPONSIVE: ("heartbeat_timed_out",),
+    S.UNRESPONSIVE: ("probe_timed_out",),
     S.RECONNECTING: ("connection_lost",),
     S.RESUBMITTING: ("connection_lost", "reconnected_resubmitting"),
     S.CLOSED: ("closed",),
@@ -99,8 +99,8 @@ PATHS: dict[ConnectionState, tuple[str, ...]] = {
 
 #: Every arrow of the module docstring's diagram: (from, event) -> to.
 DIAGRAM: dict[tuple[ConnectionState, str], ConnectionState] = {
-    (S.CONNECTED, "heartbeat_timed_out"): S.UNRESPONSIVE,
-    (S.UNRESPONSIVE, "heartbeat_answered"): S.CONNECTED,
+    (S.CONNECTED, "probe_timed_out"): S.UNRESPONSIVE,
+    (S.UNRESPONSIVE, "probe_answered"): S.CONNECTED,
     (S.CONNECTED, "connection_lost"): S.RECONNECTING,
     (S.UNRESPONSIVE, "connection_lost"): S.RECONNECTING,
     (S.RESUBMITTING, "connection_lost"): S.RECONNECTING,
@@ -112,21 +112,21 @@ DIAGRAM: dict[tuple[ConnectionState, str], ConnectionState] = {
 
 #: (state, event) pairs that must leave the state as it is.
 NO_CHANGE: list[tuple[ConnectionState, str]] = [
-    (S.CONNECTED, "heartbeat_answered"),
+    (S.CONNECTED, "probe_answered"),
     # A refused/reset probe right after an answer: the stream will report the loss.
-    (S.CONNECTED, "heartbeat_failed"),
+    (S.CONNECTED, "probe_failed"),
     (S.CONNECTED, "resubmission_finished"),
     (S.CONNECTED, "reconnected"),
-    (S.UNRESPONSIVE, "heartbeat_timed_out"),
-    (S.UNRESPONSIVE, "heartbeat_failed"),
+    (S.UNRESPONSIVE, "probe_timed_out"),
+    (S.UNRESPONSIVE, "probe_failed"),
     (S.UNRESPONSIVE, "resubmission_finished"),
-    (S.RECONNECTING, "heartbeat_timed_out"),
-    (S.RECONNECTING, "heartbeat_failed"),
-    (S.RECONNECTING, "heartbeat_answered"),
+    (S.RECONNECTING, "probe_timed_out"),
+    (S.RECONNECTING, "probe_failed"),
+    (S.RECONNECTING, "probe_answered"),
     (S.RECONNECTING, "connection_lost"),
     (S.RECONNECTING, "resubmission_finished"),
-    (S.RESUBMITTING, "heartbeat_timed_out"),
-    (S.RESUBMITTING, "heartbeat_failed"),
+    (S.RESUBMITTING, "probe_timed_out"),
+    (S.RESUBMITTING, "probe_failed"),
     (S.RESUBMITTING, "reconnected_resubmitting"),
     *((S.CLOSED, event) for event in EVENTS),
 ]
@@ -216,11 +216,11 @@ def test_history_records_old_state_new_state_wall_time_and_detail(
 ) -> None:
     """Every history entry has the old and new state, the fake wall time and a telling detail."""
     clock.advance(1.0)
-    machine.heartbeat_timed_out()
+    machine.probe_timed_out()
     clock.advance(1.0)
-    machine.heartbeat_answered(0.25)
-    clock.advance(HEARTBEAT_TIMEOUT)
-    machine.heartbeat_failed("ConnectionResetError(104)")
+    machine.probe_answered(0.25)
+    clock.advance(PROBE_TIMEOUT)
+    machine.probe_failed("ConnectionResetError(104)")
     clock.advance(1.0)
     machine.connection_lost("stream closed by peer")
     clock.advance(3.0)
@@ -228,7 +228,7 @@ def test_history_records_old_state_new_state_wall_time_and_detail(
     clock.advance(1.0)
     machine.closed()
 
-    h = HEARTBEAT_TIMEOUT
+    h = PROBE_TIMEOUT
     assert [(t.old, t.state, t.time) for t in machine.history] == [
         (S.CONNECTED, S.UNRESPONSIVE, START_WALL + 1),
         (S.UNRESPONSIVE, S.CONNECTED, START_WALL + 2),
@@ -238,7 +238,7 @@ def test_history_records_old_state_new_state_wall_time_and_detail(
         (S.CONNECTED, S.CLOSED, START_WALL + 7 + h),
     ]
     details = [t.detail for t in machine.history]
-    assert "heartbeat_timeout=5 s" in details[0]
+    assert "probe_timeout=5 s" in details[0]
     assert "0.250 s" in details[1]
     assert "ConnectionResetError(104)" in details[2]
     assert details[3] == "stream closed by peer"
@@ -246,16 +246,16 @@ def test_history_records_old_state_new_state_wall_time_and_detail(
     assert details[5] == "client closed"
 
 
-def test_failing_heartbeats_mean_unresponsive_only_after_heartbeat_timeout(
+def test_failing_probes_mean_unresponsive_only_after_probe_timeout(
     machine: ConnectionStateMachine, clock: FakeClock
 ) -> None:
-    """Refused probes change nothing until the scheduler has been silent for heartbeat_timeout."""
-    machine.heartbeat_answered(0.1)
-    clock.advance(HEARTBEAT_TIMEOUT - 0.001)
-    assert machine.heartbeat_failed("ConnectionRefusedError()") is None
+    """Refused probes change nothing until the scheduler has been silent for probe_timeout."""
+    machine.probe_answered(0.1)
+    clock.advance(PROBE_TIMEOUT - 0.001)
+    assert machine.probe_failed("ConnectionRefusedError()") is None
     assert machine.state is S.CONNECTED
     clock.advance(0.001)
-    transition = machine.heartbeat_failed("ConnectionRefusedError()")
+    transition = machine.probe_failed("ConnectionRefusedError()")
     assert transition is not None and transition.state is S.UNRESPONSIVE
     assert "ConnectionRefusedError()" in transition.detail
 
@@ -264,16 +264,16 @@ def test_failing_heartbeats_mean_unresponsive_only_after_heartbeat_timeout(
 
 
 def test_latency_is_the_last_round_trip(machine: ConnectionStateMachine) -> None:
-    """``latency`` is the round trip of the most recent answered heartbeat."""
-    machine.heartbeat_answered(0.5)
-    machine.heartbeat_answered(0.125)
+    """``latency`` is the round trip of the most recent answered probe."""
+    machine.probe_answered(0.5)
+    machine.probe_answered(0.125)
     assert machine.latency == 0.125
 
 
-def test_a_timed_out_heartbeat_keeps_the_last_latency(machine: ConnectionStateMachine) -> None:
-    """A heartbeat without an answer does not overwrite the last measured latency."""
-    machine.heartbeat_answered(0.125)
-    machine.heartbeat_timed_out()
+def test_a_timed_out_probe_keeps_the_last_latency(machine: ConnectionStateMachine) -> None:
+    """A probe without an answer does not overwrite the last measured latency."""
+    machine.probe_answered(0.125)
+    machine.probe_timed_out()
     assert machine.latency == 0.125
 
 
@@ -284,7 +284,7 @@ def test_silent_for_counts_from_the_last_answer(
     assert machine.silent_for() == 0.0
     clock.advance(7.0)
     assert machine.silent_for() == 7.0
-    machine.heartbeat_answered(0.25)
+    machine.probe_answered(0.25)
     assert machine.silent_for() == 0.0
     clock.advance(2.0)
     assert machine.silent_for() == 2.0
@@ -314,9 +314,9 @@ def test_unresponsive_deadline_counts_from_the_last_answer(
 ) -> None:
     """The deadline is the last answer plus ``unresponsive_timeout``, not the timeout moment."""
     clock.advance(10.0)
-    machine.heartbeat_answered(0.25)
-    clock.advance(HEARTBEAT_TIMEOUT)
-    machine.heartbeat_timed_out()
+    machine.probe_answered(0.25)
+    clock.advance(PROBE_TIMEOUT)
+    machine.probe_timed_out()
     assert machine.unresponsive_deadline() == START_MONOTONIC + 10.0 + UNRESPONSIVE_TIMEOUT
 
 
@@ -324,7 +324,7 @@ def test_unresponsive_not_expired_just_before_the_deadline(
     machine: ConnectionStateMachine, clock: FakeClock
 ) -> None:
     """One millisecond before the deadline, blocking calls may still wait."""
-    machine.heartbeat_timed_out()
+    machine.probe_timed_out()
     deadline = machine.unresponsive_deadline()
     assert deadline is not None
     clock.advance_to(deadline - 0.001)
@@ -335,7 +335,7 @@ def test_unresponsive_expired_exactly_at_the_deadline(
     machine: ConnectionStateMachine, clock: FakeClock
 ) -> None:
     """At the deadline itself, blocking calls must give up."""
-    machine.heartbeat_timed_out()
+    machine.probe_timed_out()
     deadline = machine.unresponsive_deadline()
     assert deadline is not None
     clock.advance_to(deadline)
@@ -346,8 +346,8 @@ def test_an_answer_cancels_the_unresponsive_deadline(
     machine: ConnectionStateMachine, clock: FakeClock
 ) -> None:
     """Once the scheduler answers again, nothing expires any more."""
-    machine.heartbeat_timed_out()
-    machine.heartbeat_answered(0.25)
+    machine.probe_timed_out()
+    machine.probe_answered(0.25)
     clock.advance(10 * UNRESPONSIVE_TIMEOUT)
     assert machine.unresponsive_deadline() is None
     assert not machine.unresponsive_expired()
@@ -432,10 +432,10 @@ def test_unsubscribe_stops_the_callback(
     """After ``unsubscribe()`` (called twice: it is idempotent) the callback is not called."""
     recorder = Recorder()
     subscription = connection.subscribe(recorder)
-    connection.publish(machine.heartbeat_timed_out())
+    connection.publish(machine.probe_timed_out())
     subscription.unsubscribe()
     subscription.unsubscribe()
-    connection.publish(machine.heartbeat_answered(0.25))
+    connection.publish(machine.probe_answered(0.25))
     assert [new for _, new, _ in recorder.calls] == [S.UNRESPONSIVE]
 
 

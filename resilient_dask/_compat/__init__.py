@@ -20,17 +20,21 @@ scheduler state.
 from __future__ import annotations
 
 import importlib.metadata
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 import distributed
-from distributed.client import Future, FutureState, as_completed
+from distributed.client import Future, FutureState
 
 if TYPE_CHECKING:
     from distributed import Client
 
-#: distributed versions tests/test_compat.py has passed against.
-TESTED_DISTRIBUTED = ("2026.8.0",)
+#: distributed releases tests/test_compat.py has passed against (docs/compatibility.md).
+#: 2026.1.0 was published requiring dask 2025.12.0, and was tested with it.
+TESTED_DISTRIBUTED = (
+    "2025.4.0", "2025.4.1", "2025.9.3", "2025.12.0", "2026.1.0", "2026.1.3",
+    "2026.3.0", "2026.6.0", "2026.7.0", "2026.7.1", "2026.8.0",
+)  # fmt: skip
 
 
 # -- FutureState ---------------------------------------------------------------
@@ -196,41 +200,6 @@ def delivered_request(func: Any, args: tuple[Any, ...]) -> Any:
     if target is distributed.Client._gather and args:
         return args[0]
     return None
-
-
-# -- as_completed(with_results=True) -------------------------------------------------
-
-_PATCH_MARK = "_resilient_dask_patched"
-
-
-def install_as_completed_translation(
-    raise_typed: Callable[[Future[Any], BaseException], BaseException | None],
-) -> None:
-    """Make ``as_completed(..., with_results=True)`` raise our typed cancellations.
-
-    Upstream: ``as_completed._get_and_raise`` raises a future's error only when
-    ``future.status == "error"``; a *cancelled* future is yielded with its
-    ``CancelledError`` as the "result". For futures of a ResilientClient, whose
-    cancellations are typed errors (SchedulerConnectionLost, ...), we raise them
-    like errors, as every other result path does. Plain clients are unaffected:
-    ``raise_typed`` returns None for anything that is not ours.
-    """
-    original = as_completed._get_and_raise
-    if getattr(original, _PATCH_MARK, False):
-        return
-
-    def _get_and_raise(self: as_completed) -> Any:
-        res = original(self)
-        if self.with_results and self.raise_errors:
-            future, result = res
-            if isinstance(result, BaseException):
-                typed = raise_typed(future, result)
-                if typed is not None:
-                    raise typed
-        return res
-
-    setattr(_get_and_raise, _PATCH_MARK, True)
-    as_completed._get_and_raise = _get_and_raise  # type: ignore[method-assign]
 
 
 def distributed_version() -> str:

@@ -10,6 +10,7 @@ beyond what upstream's mechanics force on it (lock windows, comms to abort).
 |-------------------------------|--------------------------------------------------|
 | ``start``                     | ``started``                                      |
 | ``sync``                      | ``blocking_call`` (not for close/start/shutdown) |
+| ``_get_computation_code``     | (skips our frames when recording user code)      |
 | ``_reconnect``                | ``connection_lost``, then ``reconnect_finished`` |
 | ``_ensure_connected``         | (aborts a comm upstream leaves open)             |
 | ``_handle_restart``           | ``scheduler_restarted``                          |
@@ -31,6 +32,7 @@ import functools
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
+import dask.config
 from distributed import Client
 from distributed.comm.core import Comm, CommClosedError
 from distributed.objects import SchedulerInfo
@@ -39,6 +41,7 @@ from distributed.utils import sync
 
 from resilient_dask._client_events import ClientEvents
 from resilient_dask._future import adopt
+from resilient_dask._tracebacks import hide_own_frames
 
 __all__ = ["UNGUARDED_CALLS", "ClientHooks"]
 
@@ -84,7 +87,28 @@ class ClientHooks(Client):
                 func, *args, asynchronous=asynchronous, callback_timeout=callback_timeout, **kwargs
             )
         call = functools.partial(self._rd_events.blocking_call, func, args, kwargs)
-        return super().sync(call, asynchronous=asynchronous, callback_timeout=callback_timeout)
+        try:
+            return super().sync(call, asynchronous=asynchronous, callback_timeout=callback_timeout)
+        except BaseException as exc:
+            hide_own_frames(exc)  # as short as upstream's (which hides client.py, utils.py)
+            raise
+
+    # Upstream: Client._graph_to_futures records the user's code with the graph
+    # (the scheduler's Computation.code, shown by the dashboard) through
+    # Client._get_computation_code(stacklevel, nframes), which walks up the stack and
+    # skips frames of modules matching distributed.diagnostics.computations.ignore-modules
+    # (regexes matched against the frame's module name). Our frames sit between the
+    # user's call and upstream's; they are skipped too, whatever the config holds.
+    @staticmethod
+    def _get_computation_code(stacklevel: int | None = None, nframes: int = 1) -> Any:
+        if stacklevel is not None or nframes <= 0:
+            return Client._get_computation_code(stacklevel, nframes)
+        key = "distributed.diagnostics.computations.ignore-modules"
+        ignored = dask.config.get(key, default=None)
+        if not isinstance(ignored, list):  # upstream's own error (or default) for these
+            return Client._get_computation_code(stacklevel, nframes)
+        with dask.config.set({key: [*ignored, "resilient_dask"]}):
+            return Client._get_computation_code(stacklevel, nframes)
 
     # Upstream: Client._reconnect() runs when the report stream closes while the
     # client is "running". It cancels every FutureState in self.futures with

@@ -32,8 +32,8 @@ if TYPE_CHECKING:
 #: Options of the demo's ResilientClient: a frozen scheduler is noticed within about
 #: 1.2 s and blocking calls give up after 3 s, so the freeze scene takes seconds.
 CLIENT_OPTIONS: dict[str, Any] = {
-    "heartbeat_interval": 0.2,
-    "heartbeat_timeout": 1.0,
+    "probe_interval": 0.2,
+    "probe_timeout": 1.0,
     "unresponsive_timeout": 3.0,
     "resubmit_timeout": 30.0,
 }

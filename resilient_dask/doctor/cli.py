@@ -70,7 +70,7 @@ def _unreachable(message: str) -> None:
     type=click.IntRange(1, 1000),
     default=10,
     show_default=True,
-    help="Heartbeat round trips to measure.",
+    help="Probe round trips to measure (echo).",
 )
 @click.option(
     "--format",

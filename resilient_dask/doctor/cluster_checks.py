@@ -38,25 +38,25 @@ def check_reachable(facts: Facts) -> list[Finding]:
 
 
 def check_latency(facts: Facts) -> list[Finding]:
-    """Probe round trips against the ResilientClient heartbeat-timeout configured here."""
+    """Probe round trips against the ResilientClient probe-timeout configured here."""
     if not facts.latencies:
         return []
     median = statistics.median(facts.latencies)
     worst = max(facts.latencies)
     measured = (
         f"median {duration(median)}, max {duration(worst)} over "
-        f"{plural(len(facts.latencies), 'round trip')} of the heartbeat probe"
+        f"{plural(len(facts.latencies), 'round trip')} of the probe"
     )
-    limit = facts.client.heartbeat_timeout
+    limit = facts.client.probe_timeout
     raise_limit = (
-        f"or raise resilient-dask.heartbeat-timeout above {duration(worst)} "
-        "(DASK_RESILIENT_DASK__HEARTBEAT_TIMEOUT)."
+        f"or raise resilient-dask.probe-timeout above {duration(worst)} "
+        "(DASK_RESILIENT_DASK__PROBE_TIMEOUT)."
     )
     if limit is not None and median >= limit:
         return [
             problem(
                 "latency",
-                f"The scheduler answers slower than resilient-dask.heartbeat-timeout "
+                f"The scheduler answers slower than resilient-dask.probe-timeout "
                 f"({duration(limit)}): {measured}. A ResilientClient started here would "
                 "keep marking it UNRESPONSIVE.",
                 "Find what keeps the scheduler busy (its CPU, graph sizes, number of "
@@ -67,7 +67,7 @@ def check_latency(facts: Facts) -> list[Finding]:
         return [
             advice(
                 "latency",
-                f"Some round trips took longer than resilient-dask.heartbeat-timeout "
+                f"Some round trips took longer than resilient-dask.probe-timeout "
                 f"({duration(limit)}): {measured}. A ResilientClient would flap between "
                 "CONNECTED and UNRESPONSIVE.",
                 f"Look for scheduler pauses (large graphs, garbage collection), {raise_limit}",
@@ -83,7 +83,7 @@ def check_latency(facts: Facts) -> list[Finding]:
                 "a busy scheduler delays every task.",
             )
         ]
-    return [ok("latency", f"Heartbeat round trips: {measured}.")]
+    return [ok("latency", f"Probe round trips: {measured}.")]
 
 
 # -- workers ---------------------------------------------------------------------------------

@@ -72,8 +72,8 @@ class ClientSettings:
     )
     #: ``resilient-dask.*`` options (None when they are invalid: see ``errors``).
     resubmit: bool | str | None = False
-    heartbeat_interval: float | None = 2.0
-    heartbeat_timeout: float | None = 5.0
+    probe_interval: float | None = 2.0
+    probe_timeout: float | None = 5.0
     unresponsive_timeout: float | None = 60.0
     #: ``distributed.adaptive.*``: read where ``cluster.adapt()`` runs.
     adaptive_wait_count: int | None = 3
@@ -138,7 +138,7 @@ class Facts:
     started: float | None = None
     now: float | None = None
     workers: tuple[WorkerFacts, ...] = ()
-    #: Round trips of the heartbeat probe (``echo``), in seconds.
+    #: Round trips of the probe (``echo``), in seconds.
     latencies: tuple[float, ...] = ()
     #: ``{"client" | "scheduler" | worker address: {package: version or None}}``.
     versions: Mapping[str, Mapping[str, str | None]] | None = None

@@ -1,7 +1,7 @@
 """Collecting :class:`~resilient_dask.doctor.facts.Facts` from a live scheduler.
 
 Everything goes through public APIs: the scheduler's ``identity`` and ``echo``
-RPCs (``echo`` is the probe a ResilientClient's heartbeat sends),
+RPCs (``echo`` is the probe a ResilientClient sends),
 ``Client.get_versions(check=False)``, ``Client.get_events`` and
 ``Client.run_on_scheduler`` (for the settings the scheduler runs with). Each call
 is bounded by the connect timeout. What fails after the scheduler answered
@@ -101,7 +101,7 @@ class _Asker:
 
     async def round_trip(self) -> float:
         started = time.perf_counter()
-        await self(self.scheduler.echo(), "a heartbeat probe (echo)")
+        await self(self.scheduler.echo(), "a probe (echo)")
         return time.perf_counter() - started
 
     async def scheduler_settings(self) -> tuple[SchedulerSettings | None, float | None]:
@@ -217,8 +217,8 @@ def client_settings() -> ClientSettings:
         connect_timeout=_local_duration("distributed.comm.timeouts.connect", errors),
         scheduler_overrides=_scheduler_overrides(errors),
         resubmit=options.resubmit if options else None,
-        heartbeat_interval=options.heartbeat_interval if options else None,
-        heartbeat_timeout=options.heartbeat_timeout if options else None,
+        probe_interval=options.probe_interval if options else None,
+        probe_timeout=options.probe_timeout if options else None,
         unresponsive_timeout=options.unresponsive_timeout if options else None,
         adaptive_wait_count=_local_int("distributed.adaptive.wait-count", errors),
         adaptive_minimum=float(minimum) if isinstance(minimum, (int, float)) else None,

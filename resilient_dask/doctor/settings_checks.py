@@ -278,7 +278,7 @@ def check_client_config(facts: Facts) -> list[Finding]:
                 "or pass timeout= to the client.",
             )
         )
-    interval, timeout = client.heartbeat_interval, client.heartbeat_timeout
+    interval, timeout = client.probe_interval, client.probe_timeout
     unresponsive = client.unresponsive_timeout
     if unresponsive is not None and (
         (timeout is not None and timeout >= unresponsive)
@@ -288,10 +288,10 @@ def check_client_config(facts: Facts) -> list[Finding]:
             problem(
                 "client-config",
                 f"resilient-dask.unresponsive-timeout ({duration(unresponsive)}) is not "
-                f"longer than heartbeat-interval ({duration(interval or 0)}) and "
-                f"heartbeat-timeout ({duration(timeout or 0)}): blocking calls would give up "
+                f"longer than probe-interval ({duration(interval or 0)}) and "
+                f"probe-timeout ({duration(timeout or 0)}): blocking calls would give up "
                 "with SchedulerUnresponsive before a single probe could tell.",
-                "Keep heartbeat-interval and heartbeat-timeout well below "
+                "Keep probe-interval and probe-timeout well below "
                 "unresponsive-timeout, e.g. 2s, 5s and 60s (the defaults): "
                 "DASK_RESILIENT_DASK__UNRESPONSIVE_TIMEOUT=60s.",
             )

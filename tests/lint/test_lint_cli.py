@@ -8,8 +8,11 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
 from click.testing import Result
 from lint_samples import CLEAN, RETURNED_FUTURE
+
+pytestmark = pytest.mark.smoke
 
 ROOT = Path(__file__).resolve().parents[2]
 Run = Callable[..., Result]
