@@ -19,9 +19,9 @@ endif
 BIN := $(VENV)/bin
 PIP := $(BIN)/python -m pip install --disable-pip-version-check -q -c $(CONSTRAINTS)
 
-# The releases `make test-matrix` runs the smoke set on: the oldest supported, one
-# between, the newest (docs/compatibility.md).
-MATRIX ?= 2025.12.0 2026.3.0 2026.8.0
+# The releases `make test-matrix` runs the smoke set on: the oldest supported, the oldest
+# of the last twelve months, one between, the newest (docs/compatibility.md).
+MATRIX ?= 2025.4.0 2025.12.0 2026.3.0 2026.8.0
 
 .PHONY: demo test venv lint typecheck docs bench clean test-upstream smoke test-matrix
 

@@ -494,3 +494,11 @@ def test_start_leaves_a_running_loop_for_the_started_event(client: Client) -> No
     the started event to it."""
     assert "self._start" in inspect.getsource(Client.start)
     assert client.loop is not None and client.status == "running"
+
+
+def test_client_init_names_the_id_after_the_class_before_starting() -> None:
+    """Client.__init__ builds self.id from type(self).__name__, then calls self.start(),
+    which registers the id: ClientHooks.start renames it to upstream's "Client-" prefix."""
+    source = inspect.getsource(Client.__init__)
+    assert "type(self).__name__" in source
+    assert source.index("self.id = (") < source.index("self.start(")

@@ -472,3 +472,17 @@ def test_the_computation_record_shows_the_users_code(scheduler_address: str) -> 
         return "c.submit(inc, uuid.uuid4().int % 1000)" in code  # this scenario's source
 
     assert_each_equals(on_each_class(scenario), True)
+
+
+def test_the_client_id_has_distributeds_prefix(scheduler_address: str) -> None:
+    """The scheduler knows either client by an id starting with "Client-" (tools and
+    distributed's own tests count clients by it); the repr still names the class."""
+
+    def scenario(cls: type[Client]) -> tuple[bool, bool]:
+        with cls(scheduler_address, set_as_default=False) as c:
+            known = c.run_on_scheduler(lambda dask_scheduler: list(dask_scheduler.clients))
+            return c.id.startswith("Client-"), c.id in known
+
+    assert_each_equals(on_each_class(scenario), (True, True))
+    with ResilientClient(scheduler_address, set_as_default=False) as rc:
+        assert repr(rc).startswith("<ResilientClient")

@@ -26,13 +26,7 @@ import xml.etree.ElementTree as ET
 #: Differences that are the point of the swap, not bugs: test (every parametrization of
 #: it) → why.
 ACCEPTED = {
-    "test_client.py::test_identity": "asserts the class name 'Client' in the identity",
     "test_client.py::test_repr": "asserts the repr starts with '<Client'",
-    "test_worker_client.py::test_submit_from_worker": (
-        "counts the scheduler's clients whose id starts with 'client': a client's id starts "
-        "with its class name"
-    ),
-    "test_worker_client.py::test_submit_from_worker_async": "as test_submit_from_worker",
 }
 
 RUNS = (

@@ -64,8 +64,15 @@ class ClientHooks(Client):
     _rd_holding_refcounts: bool = False
 
     # Upstream: Client.start(**kwargs) starts the loop (if the client owns it) and
-    # schedules the connection; the client's loop runs once it returns.
+    # schedules the connection; the client's loop runs once it returns. Client.__init__
+    # names the client's id after its class (type(self).__name__ + "-" + uuid) before it
+    # calls start(), which registers that id with the scheduler. Tools and tests count a
+    # scheduler's clients by the "Client-" prefix (workers' clients are "worker-..."), so
+    # ours keeps upstream's prefix; the repr still says ResilientClient.
     def start(self, **kwargs: Any) -> None:
+        prefix = f"{type(self).__name__}-"
+        if self.status == "newly-created" and self.id.startswith(prefix):
+            self.id = f"Client-{self.id[len(prefix) :]}"
         super().start(**kwargs)
         if self.loop is not None:
             self.loop.add_callback(self._rd_events.started)
