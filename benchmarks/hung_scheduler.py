@@ -5,7 +5,7 @@ blocked in ``result()`` on a task in flight. The scheduler is frozen with SIGSTO
 and from that moment the run measures:
 
 - when the ResilientClient's connection monitor reports UNRESPONSIVE
-  (default heartbeat options: a probe every 2 s, 5 s to answer);
+  (default probe options: a probe every 2 s, 5 s to answer);
 - when its blocked ``result()`` raises SchedulerUnresponsive (``--unresponsive-timeout``);
 - whether the plain Client's blocked ``result()`` came back or raised, or anything in
   it noticed, within ``--bound`` seconds. It never does: it is reported as "> bound".
@@ -172,7 +172,7 @@ def render(result: HungResult, command: str) -> str:
         "# Benchmark: hung-scheduler detection",
         "",
         "A real scheduler is frozen with SIGSTOP while a plain `distributed.Client` and a",
-        "`ResilientClient` (default heartbeat options: probe every 2 s, 5 s to answer;",
+        "`ResilientClient` (default probe options: probe every 2 s, 5 s to answer;",
         f"`unresponsive_timeout={result.unresponsive_timeout:g}s`) are each blocked in",
         "`result()`. Times are from the freeze; the plain Client is watched for "
         f"{result.bound:g} s.",
