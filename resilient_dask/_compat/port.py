@@ -45,11 +45,6 @@ class ClientPort:
         return getattr(loop, "asyncio_loop", None)
 
     @property
-    def status(self) -> str:
-        """``Client.status``: "newly-created", "connecting", "running", "closing", "closed"."""
-        return str(self._client.status)
-
-    @property
     def running(self) -> bool:
         return self._client.status == "running"
 
@@ -113,18 +108,15 @@ class ClientPort:
         )
 
     # -- sending work again, past ResilientClient's own overrides -------------------------
-    # Replay and per-task retries send recorded work again with distributed's public
-    # methods called on the Client class itself: ResilientClient's submit/map/compute
-    # (which record, and take retry=) are bypassed, while its hooks still see the graph.
+    # Replay sends recorded work again with distributed's public methods called on the
+    # Client class itself: ResilientClient's submit/map (which record, and take retry=)
+    # are bypassed, while its hooks still see the graph.
 
     def plain_submit(self, func: Any, *args: Any, **kwargs: Any) -> Any:
         return Client.submit(self._client, func, *args, **kwargs)
 
     def plain_map(self, func: Any, *iterables: Any, **kwargs: Any) -> Any:
         return Client.map(self._client, func, *iterables, **kwargs)
-
-    def plain_compute(self, collections: Any, *args: Any, **kwargs: Any) -> Any:
-        return Client.compute(self._client, collections, *args, **kwargs)
 
     def plain_scatter(self, data: Any, **kwargs: Any) -> Any:
         return Client.scatter(self._client, data, **kwargs)
