@@ -82,7 +82,7 @@ def prepare(files: list[pathlib.Path], scratch: pathlib.Path) -> list[pathlib.Pa
 
 def run(
     label: str, extra: list[str], tests: list[pathlib.Path], scratch: pathlib.Path, args: list[str]
-) -> tuple[dict[str, str], float]:
+) -> dict[str, str]:
     junit = scratch / f"{len(list(scratch.glob('*.xml')))}.xml"
     command = [
         sys.executable, "-m", "pytest", *map(str, tests), "-p", "no:asyncio",
@@ -100,23 +100,22 @@ def run(
         for o in ("passed", "failed", "error", "skipped")
     }
     print(f"   {counts} in {elapsed:.0f} s", flush=True)
-    return found, elapsed
+    return found
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("files", nargs="+", type=pathlib.Path, help="upstream test files")
     parser.add_argument("--timeout", default="120", help="pytest-timeout per test (s)")
-    parser.add_argument("--plain-only", action="store_true", help=argparse.SUPPRESS)
     options, rest = parser.parse_known_args()
     with tempfile.TemporaryDirectory(prefix="rd-upstream-") as tmp:
         scratch = pathlib.Path(tmp)
         tests = prepare(options.files, scratch)
         args = [f"--timeout={options.timeout}", *rest]
-        plain, _ = run(*RUNS[0], tests, scratch, args)
+        plain = run(*RUNS[0], tests, scratch, args)
         unexpected = 0
         for label, extra in RUNS[1:]:
-            swapped, _ = run(label, extra, tests, scratch, args)
+            swapped = run(label, extra, tests, scratch, args)
             differ = sorted(
                 t for t in plain.keys() | swapped.keys() if plain.get(t) != swapped.get(t)
             )
