@@ -123,9 +123,10 @@ class ConnectionMonitor:
                 return False
         return True
 
-    def closed(self, gave_up: bool) -> None:
-        """The client closed (``gave_up``: because upstream stopped reconnecting)."""
-        self.gave_up = gave_up
+    def closed(self) -> None:
+        """The client closed: by the user, or because upstream stopped reconnecting
+        (it closes while still RECONNECTING)."""
+        gave_up = self.gave_up = self.machine.state is ConnectionState.RECONNECTING
         detail = (
             f"gave up reconnecting after {self._port.reconnect_timeout():g} s"
             if gave_up

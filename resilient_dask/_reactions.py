@@ -87,7 +87,7 @@ class Reactions(ClientEvents):
         self._outages.gave_up({**self._lineage.take_parked(), **self._port.states()})
 
     def closed(self) -> None:
-        self._monitor.closed(gave_up=self._monitor.state is ConnectionState.RECONNECTING)
+        self._monitor.closed()
 
     # -- the connection -------------------------------------------------------------------
 
