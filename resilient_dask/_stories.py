@@ -16,14 +16,12 @@ import contextlib
 from collections.abc import Sequence
 from typing import Any
 
-from distributed.core import clean_exception
-from distributed.scheduler import KilledWorker
-
 from resilient_dask._client_events import Deliver
 from resilient_dask._compat import on_scheduler
 from resilient_dask._compat.port import ClientPort
 from resilient_dask._events import emit
 from resilient_dask._outages import Outages
+from resilient_dask._translate import killed_worker
 from resilient_dask.errors import WorkerLost
 from resilient_dask.forensics import TaskStory
 
@@ -63,10 +61,8 @@ class TaskStories:
         """A WorkerLost naming ``key`` (and the dependency whose workers died), else
         ``exception`` itself: the very object of the report, so that its traceback (the
         task's frames on the worker) is delivered with it."""
-        killed = exception
-        with contextlib.suppress(Exception):  # the report carries it serialized
-            _, killed, _ = clean_exception(exception)
-        if not isinstance(killed, KilledWorker):
+        killed = killed_worker(exception)
+        if killed is None:
             return exception
         typed = self._outages.translate(killed, [key])
         if not isinstance(typed, WorkerLost) or str(killed.task) == str(key):

@@ -23,8 +23,6 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from distributed import Future
-from distributed.core import clean_exception
-from distributed.scheduler import KilledWorker
 
 from resilient_dask._client_events import Deliver
 from resilient_dask._compat.port import ClientPort
@@ -32,6 +30,7 @@ from resilient_dask._events import emit
 from resilient_dask._guard import RetryingGuard
 from resilient_dask._outages import Outages
 from resilient_dask._state_machine import ConnectionState
+from resilient_dask._translate import killed_worker
 from resilient_dask.connection import Connection
 
 if TYPE_CHECKING:
@@ -104,11 +103,10 @@ class TaskRetries:
         entry = self._entries.get(key)
         if entry is None:
             return False
-        with contextlib.suppress(Exception):  # the report carries it serialized
-            _, exception, _ = clean_exception(exception)
-        if not isinstance(exception, KilledWorker):
+        killed = killed_worker(exception)
+        if killed is None:
             return False
-        typed = self._translate(exception, [key])
+        typed = self._translate(killed, [key])
         delay = entry.policy.should_retry(typed, entry.attempt, time.monotonic() - entry.started)
         if delay is None:
             return False

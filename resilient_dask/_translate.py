@@ -10,12 +10,14 @@ nobody decided about.
 from __future__ import annotations
 
 import collections
+import contextlib
 import dataclasses
 import time
 from collections.abc import Sequence
 from typing import Any
 
 from distributed.client import FutureCancelledError, FuturesCancelledError
+from distributed.core import clean_exception
 from distributed.scheduler import KilledWorker
 
 from resilient_dask._incidents import IncidentLog
@@ -250,3 +252,14 @@ def translate(
             )
         return refresh(SchedulerConnectionLost(ctx, message), situation)
     return exc
+
+
+def killed_worker(reported: Any) -> KilledWorker | None:
+    """The ``KilledWorker`` in a task's "task-erred" report, if that is what it is.
+
+    The report carries the exception serialized; ``clean_exception`` rebuilds it (and a
+    report that does not deserialize is simply not one).
+    """
+    with contextlib.suppress(Exception):
+        _, reported, _ = clean_exception(reported)
+    return reported if isinstance(reported, KilledWorker) else None
