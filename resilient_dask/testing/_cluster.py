@@ -2,8 +2,10 @@
 
 ``dask scheduler`` and ``dask worker`` (with a nanny by default) run as
 subprocesses of the current Python, each in its own process group, on free
-127.0.0.1 ports. Faults are real: ``SIGKILL``, ``SIGSTOP``/``SIGCONT``, a
-scheduler restarted on the same port. :meth:`SubprocessCluster.close` (and the
+127.0.0.1 ports, over plain TCP or (``tls=True``) TLS with certificates made for
+the cluster. The scheduler writes its address to :attr:`SubprocessCluster.scheduler_file`.
+Faults are real: ``SIGKILL``, ``SIGSTOP``/``SIGCONT``, a scheduler restarted on
+the same port or on a new one. :meth:`SubprocessCluster.close` (and the
 context manager, and a finaliser at interpreter exit) kills every process the
 cluster started, and only those, by process group id.
 """
@@ -12,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import os
 import pathlib
 import signal
@@ -27,7 +30,7 @@ from typing import Any
 
 from resilient_dask.testing._poll import poll_for
 
-__all__ = ["ManagedProcess", "SubprocessCluster", "free_port", "scheduler_identity"]
+__all__ = ["ManagedProcess", "SubprocessCluster", "TlsFiles", "free_port", "scheduler_identity"]
 
 
 def free_port() -> int:
@@ -37,12 +40,16 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def scheduler_identity(address: str, timeout: float = 5.0) -> dict[str, Any] | None:
+def scheduler_identity(
+    address: str, timeout: float = 5.0, *, security: Any = None
+) -> dict[str, Any] | None:
     """The scheduler's ``identity()`` reply, or None if it does not answer in time."""
     from distributed.core import rpc
 
+    args = security.get_connection_args("client") if security is not None else {}
+
     async def ask() -> dict[str, Any]:
-        async with rpc(address, timeout=timeout) as r:
+        async with rpc(address, timeout=timeout, connection_args=args) as r:
             return await asyncio.wait_for(r.identity(), timeout)
 
     result: list[dict[str, Any] | None] = [None]
@@ -56,6 +63,28 @@ def scheduler_identity(address: str, timeout: float = 5.0) -> dict[str, Any] | N
     thread.start()
     thread.join(timeout + 5)
     return result[0]
+
+
+@dataclasses.dataclass(frozen=True)
+class TlsFiles:
+    """PEM files of a test cluster's TLS: its CA, and a certificate and key for every role."""
+
+    ca: pathlib.Path
+    cert: pathlib.Path
+    key: pathlib.Path
+
+
+def _write_certificates(directory: pathlib.Path) -> TlsFiles:
+    """A self-signed certificate and its key, made now (needs ``cryptography``)."""
+    from distributed.security import Security
+
+    made = Security.temporary()
+    files = TlsFiles(directory / "ca.pem", directory / "cert.pem", directory / "key.pem")
+    files.ca.write_text(made.tls_ca_file)
+    files.cert.write_text(made.tls_client_cert)
+    files.key.write_text(made.tls_client_key)
+    files.key.chmod(0o600)
+    return files
 
 
 class ManagedProcess:
@@ -131,6 +160,7 @@ class SubprocessCluster:
         scheduler_options: Sequence[str] = (),
         env: dict[str, str] | None = None,
         startup_timeout: float = 60.0,
+        tls: bool = False,
     ) -> None:
         self.n_workers = n_workers
         self.nthreads = nthreads
@@ -153,6 +183,11 @@ class SubprocessCluster:
             "PYTHONPATH": import_path,
             **(env or {}),
         }
+        #: The file the scheduler writes its address to (``Client(scheduler_file=...)``).
+        self.scheduler_file = self.directory / "scheduler.json"
+        #: With ``tls=True``: the cluster's CA, certificate and key files (one self-signed
+        #: certificate serves every role, as ``Security.temporary()`` makes it).
+        self.tls_files = _write_certificates(self.directory) if tls else None
         self.scheduler: ManagedProcess | None = None
         self.workers: list[ManagedProcess] = []
         self._processes: list[ManagedProcess] = []
@@ -162,7 +197,28 @@ class SubprocessCluster:
 
     @property
     def scheduler_address(self) -> str:
-        return f"tcp://127.0.0.1:{self.scheduler_port}"
+        scheme = "tls" if self.tls_files else "tcp"
+        return f"{scheme}://127.0.0.1:{self.scheduler_port}"
+
+    def security(self) -> Any:
+        """A ``distributed.Security`` for a client of this cluster (None without TLS)."""
+        if self.tls_files is None:
+            return None
+        from distributed.security import Security
+
+        return Security(
+            tls_ca_file=str(self.tls_files.ca),
+            tls_client_cert=str(self.tls_files.cert),
+            tls_client_key=str(self.tls_files.key),
+            require_encryption=True,
+        )
+
+    def _tls_options(self) -> list[str]:
+        files = self.tls_files
+        if files is None:
+            return []
+        return ["--tls-ca-file", str(files.ca), "--tls-cert", str(files.cert),
+                "--tls-key", str(files.key)]  # fmt: skip
 
     # -- lifecycle --------------------------------------------------------------
 
@@ -205,12 +261,15 @@ class SubprocessCluster:
             "--host", "127.0.0.1",
             "--port", str(self.scheduler_port),
             "--no-dashboard",
+            "--scheduler-file", str(self.scheduler_file),
+            *(["--protocol", "tls"] if self.tls_files else []),
+            *self._tls_options(),
             *self.scheduler_options,
         ]  # fmt: skip
         self.scheduler = self._spawn("scheduler", argv)
         proc = self.scheduler
         poll_for(
-            lambda: (not proc.alive) or scheduler_identity(self.scheduler_address, 2.0),
+            lambda: (not proc.alive) or self.identity(2.0),
             self.startup_timeout,
             interval=0.1,
             message=f"scheduler answering at {self.scheduler_address}",
@@ -234,8 +293,13 @@ class SubprocessCluster:
         if self.scheduler is not None:
             self.scheduler.thaw()
 
-    def restart_scheduler(self, *, respawn_workers: bool = False) -> ManagedProcess:
-        """Kill the scheduler if it runs, then start a new one on the same port at once.
+    def restart_scheduler(
+        self, *, respawn_workers: bool = False, new_port: bool = False
+    ) -> ManagedProcess:
+        """Kill the scheduler if it runs, then start a new one on the same port at once
+        (``new_port=True``: on another free port, as a re-queued batch job or a
+        rescheduled pod would; :attr:`scheduler_file` then names the new address, and
+        new workers join there).
 
         With ``respawn_workers=True``, also wait for each old worker to exit (they close
         themselves when their scheduler goes away) or to register with the new
@@ -243,6 +307,8 @@ class SubprocessCluster:
         neither after 30 s, as an orchestrator would, and start new ones.
         """
         self.kill_scheduler()
+        if new_port:
+            self.scheduler_port = free_port()
         old = list(self.workers)
         proc = self.start_scheduler()  # before the workers settle: clients reconnect meanwhile
         if respawn_workers:
@@ -272,6 +338,7 @@ class SubprocessCluster:
             "--no-dashboard",
             "--nanny" if self.nanny else "--no-nanny",
             "--local-directory", str(self.directory / name),
+            *self._tls_options(),
             *self.worker_options,
             *options,
         ]  # fmt: skip
@@ -311,8 +378,12 @@ class SubprocessCluster:
         return len(self._known_workers())
 
     def _known_workers(self) -> dict[str, Any]:
-        identity = scheduler_identity(self.scheduler_address, 2.0)
+        identity = self.identity(2.0)
         return identity["workers"] if identity else {}
+
+    def identity(self, timeout: float = 5.0) -> dict[str, Any] | None:
+        """The scheduler's ``identity()`` reply, or None if it does not answer in time."""
+        return scheduler_identity(self.scheduler_address, timeout, security=self.security())
 
     def wait_for_workers(self, n: int, timeout: float | None = None) -> None:
         """Wait until the scheduler knows at least ``n`` workers."""
