@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.1.0.dev0"
 
 __all__ = [
+    "ClientClosed",
     "ConnectionState",
     "LineageUnavailable",
     "NestedFutureError",
@@ -31,6 +32,7 @@ __all__ = [
 ]
 
 _LAZY = {
+    "ClientClosed": "resilient_dask.errors",
     "ConnectionState": "resilient_dask._state_machine",
     "Transition": "resilient_dask._state_machine",
     "ReplayReport": "resilient_dask._lineage_service",
@@ -52,6 +54,7 @@ if TYPE_CHECKING:
     from resilient_dask._state_machine import ConnectionState, Transition
     from resilient_dask.client import ResilientClient, ResilientFuture
     from resilient_dask.errors import (
+        ClientClosed,
         LineageUnavailable,
         NestedFutureError,
         ResilientDaskError,

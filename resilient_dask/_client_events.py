@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable, Collection
 from typing import Any, Protocol
 
 from resilient_dask._lost_data import LostWatch
+from resilient_dask._reconnection import Connect
 
 #: Delivers a task's error to its futures; called with a replacement error, or with none.
 Deliver = Callable[..., None]
@@ -50,8 +51,13 @@ class ClientEvents(Protocol):
     def connection_lost(self) -> None:
         """The report stream closed while running, before upstream cancels the futures."""
 
+    def reconnecting(self, connect: Connect) -> Awaitable[bool]:
+        """Retry ``connect`` (one attempt: address, timeout) until connected; False
+        when the client should give up and close."""
+        ...
+
     def reconnect_finished(self) -> None:
-        """Upstream's reconnect loop ended: connected again, or closed."""
+        """The reconnect loop ended: connected again, or closed."""
 
     def scheduler_restarted(self) -> None:
         """``restart()`` reached the client, before upstream cancels the futures."""

@@ -16,7 +16,7 @@ from typing import Any, Literal
 
 import dask.config
 import yaml
-from dask.utils import parse_bytes, parse_timedelta
+from dask.utils import parse_timedelta
 
 NAMESPACE = "resilient-dask"
 _DEFAULTS_FILE = pathlib.Path(__file__).with_name("resilient-dask.yaml")
@@ -42,10 +42,18 @@ dask.config.update_defaults({NAMESPACE: SHIPPED})
 
 @dataclasses.dataclass(frozen=True)
 class LineageLimit:
-    """Bound on the lineage store: at most ``count`` recipes and ``bytes`` of them."""
+    """Bound on the lineage store: at most ``count`` recipes.
+
+    ``bytes`` exists so that a size given in the config is refused by name: recipes
+    keep the arguments of submit/map alive, and their size is not measured.
+    """
 
     count: int | None = None
-    bytes: int | None = None
+    bytes: None = None
+
+    def __post_init__(self) -> None:
+        if self.bytes is not None:
+            raise _size_refused(self.bytes)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -54,6 +62,7 @@ class Options:
 
     resubmit: bool | Literal["manual"]
     resubmit_timeout: float
+    reconnect_timeout: float
     probe_interval: float
     probe_timeout: float
     unresponsive_timeout: float
@@ -75,6 +84,7 @@ class Options:
         return cls(
             resubmit=_resubmit(raw["resubmit"]),
             resubmit_timeout=_duration("resubmit_timeout", raw["resubmit_timeout"]),
+            reconnect_timeout=_duration("reconnect_timeout", raw["reconnect_timeout"]),
             probe_interval=_duration("probe_interval", raw["probe_interval"]),
             probe_timeout=_duration("probe_timeout", raw["probe_timeout"]),
             unresponsive_timeout=_duration("unresponsive_timeout", raw["unresponsive_timeout"]),
@@ -138,37 +148,29 @@ def _positive_int(option: str, value: Any, allowed: str) -> int | None:
     return value
 
 
-def _byte_size(option: str, value: Any, allowed: str) -> int | None:
-    if value is None:
-        return None
-    if isinstance(value, bool):
-        raise _invalid(option, value, allowed)
-    try:
-        size = parse_bytes(value) if isinstance(value, str) else value
-    except (ValueError, TypeError):
-        raise _invalid(option, value, allowed) from None
-    if not isinstance(size, int) or size <= 0:
-        raise _invalid(option, value, allowed)
-    return size
+def _size_refused(size: Any) -> ValueError:
+    return ValueError(
+        f"Invalid value for resilient_dask option 'lineage_limit': a size ({size!r}) is not "
+        "supported. Recipes keep the arguments of submit/map alive in client memory, and "
+        "the client does not measure their size, so it cannot keep such a bound. Give a "
+        "count of recipes instead, e.g. ResilientClient(lineage_limit=100_000) or "
+        "'resilient-dask.lineage-limit.count' in dask.config (with 'bytes' left null)."
+    )
 
 
 def _lineage_limit(value: Any) -> LineageLimit:
-    allowed = (
-        "a positive count (100000), a size string ('2 GiB'), "
-        "{'count': ..., 'bytes': ...} or a LineageLimit"
-    )
+    allowed = "a positive count (100000), {'count': ...} or a LineageLimit"
     if isinstance(value, LineageLimit):
         return value
     if isinstance(value, Mapping):
         unknown = set(value) - {"count", "bytes"}
         if unknown:
             raise _invalid("lineage_limit", value, allowed)
-        return LineageLimit(
-            count=_positive_int("lineage_limit", value.get("count"), allowed),
-            bytes=_byte_size("lineage_limit", value.get("bytes"), allowed),
-        )
+        if value.get("bytes") is not None:
+            raise _size_refused(value["bytes"])
+        return LineageLimit(count=_positive_int("lineage_limit", value.get("count"), allowed))
     if isinstance(value, str):
-        return LineageLimit(bytes=_byte_size("lineage_limit", value, allowed))
+        raise _size_refused(value)
     return LineageLimit(count=_positive_int("lineage_limit", value, allowed))
 
 

@@ -3,11 +3,13 @@
 With ``resubmit=True`` every future the client makes is recorded
 (:mod:`resilient_dask._lineage`, :mod:`resilient_dask._recording`). When the
 connection drops, the client's future states are *parked* instead of cancelled,
-so that ``result()`` keeps waiting; once a scheduler answers again and has a
-worker, the recipes are sent again in dependency order under the same keys, and
-the parked states are registered again: the user's existing Future objects and
-persisted collections work again. ``resubmit="manual"`` records but replays only
-on ``rc.resubmit()``.
+so that ``result()`` keeps waiting; once a scheduler answers again, the recipes
+are sent again in dependency order under the same keys (workers or not: the
+scheduler queues them), and the parked states are registered again: the user's
+existing Future objects and persisted collections work again. If, for
+``resubmit_timeout``, none of the replayed work finishes and the scheduler has no
+worker, the futures still waiting fail with ResubmissionFailed.
+``resubmit="manual"`` records but replays only on ``rc.resubmit()``.
 """
 
 from __future__ import annotations
@@ -46,6 +48,7 @@ from resilient_dask._recording import (
     replayable,
     submit_recipe,
 )
+from resilient_dask._restrictions import relax, restricted_to_addresses
 from resilient_dask.errors import ErrorContext, LineageUnavailable, ResubmissionFailed
 
 __all__ = ["Lineage", "ReplayReport"]
@@ -80,6 +83,8 @@ class Lineage:
         #: The user's states kept through an outage, by key, until replayed or failed.
         self.parked: dict[Any, FutureState] = {}
         self._generation = 0
+        #: The worker addresses the scheduler had at replay generation N: (N, addresses).
+        self._alive: tuple[int, frozenset[str]] | None = None
         self._replay_task: asyncio.Task[Any] | None = None
 
     @property
@@ -193,9 +198,7 @@ class Lineage:
     def records(self) -> bool:
         return self.store is not None
 
-    def park(
-        self, states: dict[Any, FutureState], failure: Callable[[Any], BaseException]
-    ) -> None:
+    def park(self, states: dict[Any, FutureState], failure: Callable[[Any], BaseException]) -> None:
         """Keep the user's states for replay: pending (automatic) or failed (manual)."""
         for key, state in states.items():
             if self.automatic:
@@ -261,11 +264,8 @@ class Lineage:
             return report
         lost = [k for k in targets if k in self.parked]
         report.skipped.update({k: "not lost" for k in targets if k not in self.parked})
-        if not await self._wait_for_workers(generation):
-            if generation == self._generation and self._monitor.still_connected():
-                self._fail_parked(lost, report)
-                self._replay_finished(report)
-            return report
+        # Sent at once, workers or not: the scheduler queues the work, and an adaptive
+        # cluster (which starts workers only when there is work) scales up for it.
         made: list[Any] = []  # temporary Futures that keep replayed dependencies alive
         while lost:
             if not await self._replay_round(lost, store, generation, report, made):
@@ -278,6 +278,8 @@ class Lineage:
             lost = list(self.parked) if automatic else []
         del made
         self._replay_finished(report)
+        if report.replayed:
+            self._port.background(self._watch_progress(report.replayed, generation))
         return report
 
     async def _replay_round(
@@ -319,15 +321,26 @@ class Lineage:
 
         Through the port's plain calls: distributed's own submit/map/scatter, past
         ResilientClient's recording overrides (the hooks still see the graph, and
-        leave it alone because the replay context is set).
+        leave it alone because the replay context is set). Worker addresses that are
+        gone are dropped from the restrictions first (:mod:`resilient_dask._restrictions`).
         """
         port = self._port
         recipe = batch.recipes[0]
+        if type(recipe) is CallRecipe:
+            options = dict(recipe.options)
+            annotations = dict(options.pop("annotations", None) or {})
+            await self._drop_gone_workers(batch.keys, options, annotations)
+        elif type(recipe) is GraphRecipe:
+            call = {"args": recipe.call["args"], "kwargs": dict(recipe.call["kwargs"])}
+            annotations = dict(recipe.annotations)
+            await self._drop_gone_workers(batch.keys, call["kwargs"], annotations)
+        else:
+            assert type(recipe) is ScatterRecipe
+            options = dict(recipe.options)
+            await self._drop_gone_workers(batch.keys, options)
         token = REPLAYING.set(self)
         try:
             if type(recipe) is CallRecipe:
-                options = dict(recipe.options)
-                annotations = options.pop("annotations", None) or {}
                 kwargs = restore_futures(recipe.kwargs, port.new_future)
                 with annotate(**annotations):
                     if len(batch.recipes) == 1:
@@ -341,31 +354,69 @@ class Lineage:
                         **options, **kwargs,
                     )  # fmt: skip
             if type(recipe) is GraphRecipe:
-                with annotate(**recipe.annotations):
-                    return port.send_graph(recipe.expr, recipe.keys, recipe.call)
+                with annotate(**annotations):
+                    return port.send_graph(recipe.expr, recipe.keys, call)
             assert type(recipe) is ScatterRecipe
             scattered = port.plain_scatter(
-                {batch.keys[0]: recipe.value}, hash=False, asynchronous=True, **recipe.options
+                {batch.keys[0]: recipe.value}, hash=False, asynchronous=True, **options
             )
             return await scattered
         finally:
             REPLAYING.reset(token)
 
-    async def _wait_for_workers(self, generation: int) -> bool:
-        """Wait until the scheduler has a worker, within resubmit_timeout."""
+    async def _drop_gone_workers(self, keys: list[Any], *places: dict[str, Any]) -> None:
+        """Drop, from the "workers" entry of each of ``places`` (in place), the worker
+        addresses no registered worker has (asking the scheduler once per replay)."""
+        if not restricted_to_addresses(*(place.get("workers") for place in places)):
+            return
+        if self._alive is None or self._alive[0] != self._generation:
+            info = await self._port.scheduler.identity(n_workers=-1)
+            self._alive = (self._generation, frozenset(info.get("workers", ())))
+        for place in places:
+            kept, gone = relax(place.get("workers"), self._alive[1])
+            if not gone:
+                continue
+            if kept is None:
+                place.pop("workers")
+            else:
+                place["workers"] = kept
+            emit(
+                "lineage.restriction_dropped",
+                keys=[str(key) for key in keys],
+                addresses=gone,
+                reason="no worker has this address since the reconnect",
+            )
+
+    async def _watch_progress(self, keys: list[Any], generation: int) -> None:
+        """Fail the replayed futures still waiting with ResubmissionFailed when, for
+        resubmit_timeout, none of them finishes and the scheduler has no worker."""
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + self._options.resubmit_timeout
+        timeout = self._options.resubmit_timeout
+        deadline = loop.time() + timeout
         while generation == self._generation and self._monitor.still_connected():
-            try:
-                info = await self._port.scheduler.identity(n_workers=1)
-                if info.get("workers"):
-                    return True
-            except OSError:
-                pass
+            states = self._port.states()
+            waiting = {k: st for k in keys if (st := states.get(k)) is not None}
+            waiting = {k: st for k, st in waiting.items() if st.status == "pending"}
+            if len(waiting) < len(keys) or await self._has_worker():
+                return  # progress: some ran (or were released), or a worker runs them
             if loop.time() >= deadline:
-                return False
-            await asyncio.sleep(0.1)
-        return False
+                reason = (
+                    f"none of the replayed work ran within resubmit_timeout={timeout:g} s, "
+                    "and the scheduler has no worker"
+                )
+                self._port.release_on_scheduler(list(waiting))
+                for key, state in waiting.items():
+                    _compat.error_state(state, self._resubmission_failed([key], reason))
+                emit("lineage.replay_stalled", address=self._port.address(), failed=len(waiting))
+                return
+            await asyncio.sleep(min(1.0, timeout / 10))
+
+    async def _has_worker(self) -> bool:
+        try:
+            info = await self._port.scheduler.identity(n_workers=1)
+        except OSError:
+            return False
+        return bool(info.get("workers"))
 
     def _replay_finished(self, report: ReplayReport) -> None:
         emit(
@@ -378,11 +429,7 @@ class Lineage:
         monitor = self._monitor
         monitor.publish(monitor.machine.resubmission_finished(f"lineage replayed: {report}"))
 
-    def _fail_parked(
-        self, keys: Iterable[Any], report: ReplayReport, reason: str | None = None
-    ) -> None:
-        timeout = self._options.resubmit_timeout
-        reason = reason or f"no worker joined the scheduler within resubmit_timeout={timeout:g} s"
+    def _fail_parked(self, keys: Iterable[Any], report: ReplayReport, reason: str) -> None:
         for key in list(keys):
             state = self.parked.pop(key, None)
             report.failed[key] = reason
@@ -424,4 +471,3 @@ def _root_reason(reason: str) -> str:
     while inner.startswith("depends on ") and "(" in inner:
         inner = inner[inner.index("(") + 1 : -1]
     return inner
-

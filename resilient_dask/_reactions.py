@@ -17,7 +17,9 @@ ones they are given when built (see ``ResilientClient.__init__``):
 * ``retries`` (:class:`~resilient_dask._task_retries.TaskRetries`): per-task ``retry=``;
 * ``stories`` (:class:`~resilient_dask._stories.TaskStories`): failed tasks' stories;
 * ``lost_data`` (:class:`~resilient_dask._lost_data.LostData`): fetches watching for
-  lost keys.
+  lost keys;
+* ``reconnection`` (:class:`~resilient_dask._reconnection.Reconnection`): the reconnect
+  loop.
 
 ``docs/architecture.md`` draws the same table for readers.
 """
@@ -35,6 +37,7 @@ from resilient_dask._lineage_service import Lineage
 from resilient_dask._lost_data import LostData, LostWatch
 from resilient_dask._monitor import ConnectionMonitor
 from resilient_dask._outages import Outages, cancel_with
+from resilient_dask._reconnection import Connect, Reconnection
 from resilient_dask._state_machine import ConnectionState
 from resilient_dask._stories import TaskStories
 from resilient_dask._task_retries import TaskRetries
@@ -56,8 +59,10 @@ class Reactions(ClientEvents):
         retries: TaskRetries,
         stories: TaskStories,
         lost_data: LostData,
+        reconnection: Reconnection,
     ) -> None:
         self._port = port
+        self._reconnection = reconnection
         self._monitor = monitor
         self._outages = outages
         self._lineage = lineage
@@ -113,6 +118,10 @@ class Reactions(ClientEvents):
             ),
             futures_cancelled=incident.affected,
         )
+
+    def reconnecting(self, connect: Connect) -> Awaitable[bool]:
+        """The reconnect loop (window, backoff, where the scheduler is now)."""
+        return self._reconnection.run(connect, lambda: self._port.connecting)
 
     def reconnect_finished(self) -> None:
         """1. the monitor moves to CONNECTED (or RESUBMITTING); 2. lineage replays."""

@@ -41,6 +41,7 @@ from resilient_dask._notebook import render_resilience_html
 from resilient_dask._outages import Outages
 from resilient_dask._pinning import PinnedWorkers, WorkerPins
 from resilient_dask._reactions import Reactions
+from resilient_dask._reconnection import Reconnection, checked_address, locator_for
 from resilient_dask._serialization import unpicklable_argument_error
 from resilient_dask._stories import TaskStories
 from resilient_dask._task_retries import TaskRetries
@@ -60,8 +61,20 @@ class ResilientClient(ClientHooks):
     Takes every argument ``distributed.Client`` takes, plus (defaults from
     ``dask.config`` under ``resilient-dask``; keyword arguments win):
 
+    address:
+        As for ``distributed.Client`` (an address, a cluster object), or a callable
+        that returns the scheduler's current address: it is called now and before
+        every reconnect attempt (gateway and service-discovery setups). With
+        ``scheduler_file=``, the file is read again before every reconnect attempt.
     resubmit:
         Replay lineage after reconnecting to a scheduler that lost the keys.
+    resubmit_timeout:
+        How long a replay may go without progress before its futures fail with
+        ResubmissionFailed (``"60s"``).
+    reconnect_timeout:
+        How long the client keeps reconnecting after the connection drops, before
+        it closes (``"5 minutes"``); independent of ``timeout=``, which bounds the
+        first connection.
     probe_interval:
         How often the scheduler is probed (``"2s"``).
     probe_timeout:
@@ -85,6 +98,7 @@ class ResilientClient(ClientHooks):
         *args: Any,
         resubmit: bool | str | None = None,
         resubmit_timeout: str | float | None = None,
+        reconnect_timeout: str | float | None = None,
         probe_interval: str | float | None = None,
         probe_timeout: str | float | None = None,
         unresponsive_timeout: str | float | None = None,
@@ -98,13 +112,17 @@ class ResilientClient(ClientHooks):
         self.options = Options.resolve(
             resubmit=resubmit,
             resubmit_timeout=resubmit_timeout,
+            reconnect_timeout=reconnect_timeout,
             probe_interval=probe_interval,
             probe_timeout=probe_timeout,
             unresponsive_timeout=unresponsive_timeout,
             scatter_policy=scatter_policy,
             lineage_limit=lineage_limit,
         )
-        port = ClientPort(self)
+        locate = locator_for(address, kwargs.get("scheduler_file"))
+        if callable(address) and not hasattr(address, "scheduler_address"):
+            address = checked_address(address(), address)
+        port = ClientPort(self, reconnect_timeout=self.options.reconnect_timeout)
         monitor = ConnectionMonitor(port, self.options)
         outages = Outages(port, monitor)
         self._rd_lineage = Lineage(port, monitor, self.options)
@@ -125,6 +143,11 @@ class ResilientClient(ClientHooks):
             retries=self._rd_retries,
             stories=self._rd_stories,
             lost_data=LostData(),
+            reconnection=Reconnection(
+                window=self.options.reconnect_timeout,
+                attempt_timeout=self.options.probe_timeout,
+                locate=locate,
+            ),
         )
         super().__init__(address, *args, **kwargs)  # type: ignore[no-untyped-call]
 

@@ -16,6 +16,7 @@ from typing import Any
 
 from resilient_dask._events import emit, transition_event
 from resilient_dask._state_machine import ConnectionState, ConnectionStateMachine, Transition
+from resilient_dask.errors import ClientClosed, ErrorContext
 
 __all__ = ["Connection", "ConnectionState", "Outage", "Subscription", "Transition", "outages"]
 
@@ -161,7 +162,9 @@ class Connection:
         """Block until the connection is in ``state``; awaitable inside the client's loop.
 
         Returns the transition that reached the state (``None`` if it already was
-        in it). Raises ``TimeoutError`` after ``timeout`` seconds.
+        in it). Raises ``TimeoutError`` after ``timeout`` seconds, and
+        :class:`~resilient_dask.errors.ClientClosed` at once when the client closes
+        (it gave up reconnecting, or was closed) unless ``state`` is CLOSED.
         """
         if not isinstance(state, ConnectionState):
             raise TypeError(f"wait_for() takes a ConnectionState, got {state!r}")
@@ -172,14 +175,17 @@ class Connection:
             running = None
         if running is not None and running is loop:
             return self._wait_async(state, timeout)
+        ends = (state, ConnectionState.CLOSED)
         with self._changed:
             # Read the history length before the state: the machine moves in the
             # loop thread, and a transition between the two reads must not be missed.
             start = len(self._machine.history)
             if self._machine.state is state:
                 return None
+            if self._machine.state is ConnectionState.CLOSED:
+                raise self._closed_error(state, self._machine.history[-1])
             found = self._changed.wait_for(
-                lambda: any(t.state is state for t in self._machine.history[start:]),
+                lambda: any(t.state in ends for t in self._machine.history[start:]),
                 timeout=timeout,
             )
             if not found:
@@ -187,16 +193,24 @@ class Connection:
                     f"connection did not reach {state} within {timeout} s "
                     f"(it is {self._machine.state})"
                 )
-            return next(t for t in self._machine.history[start:] if t.state is state)
+            reached = next(t for t in self._machine.history[start:] if t.state in ends)
+        if reached.state is not state:
+            raise self._closed_error(state, reached)
+        return reached
 
     async def _wait_async(self, state: ConnectionState, timeout: float | None) -> Transition | None:
         if self._machine.state is state:
             return None
+        if self._machine.state is ConnectionState.CLOSED:
+            raise self._closed_error(state, self._machine.history[-1])
         waiter: asyncio.Future[Transition | None] = asyncio.get_running_loop().create_future()
         entry = (state, waiter)
         self._async_waiters.append(entry)
         try:
-            return await asyncio.wait_for(waiter, timeout)
+            reached = await asyncio.wait_for(waiter, timeout)
+            if reached is not None and reached.state is not state:
+                raise self._closed_error(state, reached)
+            return reached
         except TimeoutError:
             raise TimeoutError(
                 f"connection did not reach {state} within {timeout} s (it is {self._machine.state})"
@@ -204,6 +218,19 @@ class Connection:
         finally:
             if entry in self._async_waiters:
                 self._async_waiters.remove(entry)
+
+    def _closed_error(self, state: ConnectionState, closing: Transition) -> ClientClosed:
+        context = ErrorContext(
+            scheduler=self._address(),
+            happened_at=closing.time,
+            state=ConnectionState.CLOSED.name,
+            details=(("closed", closing.detail),),
+        )
+        return ClientClosed(
+            context,
+            f"The client closed ({closing.detail}) while waiting for the connection to be "
+            f"{state.name}; it never will be.",
+        )
 
     def subscribe(self, callback: ConnectionCallback) -> Subscription:
         """Call ``callback(old, new, detail)`` on every transition (in the client's loop)."""
@@ -228,8 +255,9 @@ class Connection:
         with self._changed:
             self._changed.notify_all()
             subscriptions = list(self._subscriptions)
+        closed = transition.state is ConnectionState.CLOSED
         for state, waiter in list(self._async_waiters):
-            if state is transition.state and not waiter.done():
+            if (closed or state is transition.state) and not waiter.done():
                 waiter.set_result(transition)
         emit(
             transition_event(transition),

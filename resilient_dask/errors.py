@@ -14,6 +14,7 @@ a class for the situation, an instance of that class too, so existing
         ├── WorkerLost                      + distributed.scheduler.KilledWorker
         ├── LineageUnavailable
         ├── ResubmissionFailed
+        ├── ClientClosed                    + RuntimeError
         └── NestedFutureError               + TypeError
 
 ``str(err)`` renders what happened (scheduler address, keys, when, the
@@ -43,6 +44,7 @@ from distributed.client import (
 from distributed.scheduler import KilledWorker
 
 __all__ = [
+    "ClientClosed",
     "ErrorContext",
     "LineageUnavailable",
     "NestedFutureError",
@@ -404,6 +406,28 @@ class ResubmissionFailed(ResilientDaskError):
             "are back, run the code that made them again.",
             "If workers take longer than that to start, raise resubmit_timeout.",
         ]
+
+
+class ClientClosed(ResilientDaskError, RuntimeError):
+    """The client closed while something waited for its connection (``wait_for``)."""
+
+    summary = "The client closed; its connection will not come back."
+
+    def _extra_lines(self) -> list[str]:
+        why = self.context.detail("closed")
+        return [f"  closed:     {why}"] if why else []
+
+    def _guidance(self) -> list[str]:
+        if str(self.context.detail("closed") or "").startswith("gave up"):
+            return [
+                "The scheduler stayed unreachable for the whole reconnect window: check "
+                "that its process, pod or job is alive, and read its log.",
+                "If it takes longer than that to come back (a batch queue, a node being "
+                "provisioned), raise reconnect_timeout (ResilientClient(reconnect_timeout="
+                "'30 minutes') or 'resilient-dask.reconnect-timeout' in dask.config).",
+                "Create a new client once the scheduler is back; a closed client stays closed.",
+            ]
+        return ["The client was closed (close(), or its with-block ended): create a new one."]
 
 
 class NestedFutureError(ResilientDaskError, TypeError):

@@ -8,6 +8,7 @@ import subprocess
 import sys
 import uuid
 from collections.abc import Iterator
+from typing import Any
 
 import cloudpickle
 import dask.array as da
@@ -75,12 +76,52 @@ def test_reconnect_timeout_is_the_timeout_argument(local: LocalCluster) -> None:
         assert _compat.reconnect_timeout(c) == 7
 
 
-def test_reconnect_cancels_and_clears_the_states_it_finds() -> None:
-    """Client._reconnect cancels every state in self.futures and clears it (we pre-empt that)."""
+def test_reconnect_is_what_a_closed_report_stream_awaits_and_its_steps_are_ours() -> None:
+    """Client._handle_report awaits self._reconnect() when the stream closes. Upstream's
+    _reconnect sets status "connecting" and scheduler_comm None, cancels and clears
+    self.futures and retries _ensure_connected before _close(): ClientHooks._reconnect
+    takes those steps itself (and runs its own retry loop)."""
+    assert "await self._reconnect()" in inspect.getsource(Client._handle_report)
     source = inspect.getsource(Client._reconnect)
+    assert 'self.status = "connecting"' in source and "self.scheduler_comm = None" in source
     assert "self.futures.values()" in source and "scheduler-connection-lost" in source
     assert "self.futures.clear()" in source
-    assert "self._close()" in source
+    assert "await self._ensure_connected(timeout=" in source and "self._close()" in source
+
+
+def test_ensure_connected_connects_to_the_schedulers_rpc_address() -> None:
+    """Client._ensure_connected connects to self.scheduler.address, skips while another
+    connection is being made, and sets status "running"; Client._start makes
+    self.scheduler = self.rpc(address). ClientHooks._rd_connect swaps that rpc when the
+    scheduler moved."""
+    source = inspect.getsource(Client._ensure_connected)
+    assert "self.scheduler.address" in source.split("await connect(", 1)[1].split(")", 1)[0]
+    assert "self._connecting_to_scheduler" in source
+    assert 'self.status = "running"' in source
+    assert "self.scheduler = self.rpc(address)" in inspect.getsource(Client._start)
+
+
+def test_the_scheduler_logs_a_clients_sessions_under_its_id(local: LocalCluster) -> None:
+    """Scheduler.add_client/remove_client log {"action": "add-client"/"remove-client"}
+    under the client's id, and the "events" handler returns them oldest first: what
+    ClientHooks._rd_old_session_gone reads to wait for a lingering session."""
+    plain = Client(local, set_as_default=False)
+    client_id = plain.id
+    plain.close()
+    with Client(local, set_as_default=False) as observer:
+
+        async def events() -> Any:
+            return await observer.scheduler.events(topic=client_id)
+
+        actions = [
+            msg["action"]
+            for _, msg in observer.sync(events)
+            if msg.get("action") in ("add-client", "remove-client")
+        ]
+    # A closing client is removed twice (its "close-client" message, then the end of
+    # its stream): the last event is what tells whether a session is still registered.
+    assert actions[0] == "add-client" and actions.count("add-client") == 1
+    assert actions[-1] == "remove-client"
 
 
 def test_handle_restart_cancels_and_clears_the_states() -> None:
@@ -234,7 +275,7 @@ def test_releasing_an_erred_key_lets_it_be_submitted_afresh(rc: ResilientClient)
     def known(dask_scheduler: object = None) -> bool:
         return key in dask_scheduler.tasks  # type: ignore[attr-defined]
 
-    ClientPort(rc).release_on_scheduler([key])
+    ClientPort(rc, reconnect_timeout=1.0).release_on_scheduler([key])
     poll_for(lambda: not rc.run_on_scheduler(known), 10, message="key forgotten")
     assert _compat.client_states(rc)[key].status == "error", "the client still holds it"
 
@@ -332,26 +373,15 @@ def test_register_state_carries_over_a_replayed_state_that_is_already_done(
     assert other.status == "error" and isinstance(other.exception, ZeroDivisionError)
 
 
-def test_reconnect_cancels_then_calls_ensure_connected_with_no_await_in_between() -> None:
-    """Upstream _reconnect: the cancel loop, then _ensure_connected, synchronously.
-
-    ClientHooks._reconnect holds the refcount lock over exactly that stretch.
-    """
-    source = inspect.getsource(Client._reconnect)
-    cancel = source.index("st.cancel(")
-    ensure = source.index("await self._ensure_connected(")
-    assert "await" not in source[:cancel]
-    assert "await " not in source[cancel:ensure]
-
-
 def test_ensure_connected_asserts_a_lone_stream_start_on_its_new_comm() -> None:
-    """Upstream _ensure_connected keeps its new comm in the local ``comm`` and asserts the
-    first batch is one "stream-start"; _reconnect tries again after an OSError."""
+    """Upstream _ensure_connected keeps its new comm in the local ``comm``, asserts the
+    first batch is one "stream-start", and reads it with wait_for(comm.read(), timeout)
+    (a TimeoutError there leaves the comm open, which ClientHooks aborts)."""
     source = inspect.getsource(Client._ensure_connected)
     opened = source.index("comm = await connect(")
     first = source.index("assert len(msg) == 1")
     assert opened < first < source.index('assert msg[0]["op"] == "stream-start"')
-    assert "except OSError:" in inspect.getsource(Client._reconnect)
+    assert "msg = await wait_for(comm.read(), timeout)" in source
 
 
 def test_graph_to_futures_creates_states_under_the_refcount_lock() -> None:

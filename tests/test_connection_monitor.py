@@ -138,8 +138,9 @@ def test_blackholed_connection_becomes_unresponsive(
 def test_giving_up_closes_the_client_and_fails_pending_work_typed(
     cluster: SubprocessCluster, make_client: Callable[..., ResilientClient]
 ) -> None:
-    """With the scheduler gone for good, the client goes CLOSED and says it gave up."""
-    rc = make_client(cluster.scheduler_address, timeout=3)
+    """With the scheduler gone for good, the client goes CLOSED after reconnect_timeout
+    and says it gave up."""
+    rc = make_client(cluster.scheduler_address, reconnect_timeout=3)
     finished = rc.submit(double, 1)
     assert finished.result(timeout=30) == 2
     cluster.kill_scheduler()

@@ -137,18 +137,24 @@ def test_three_outages_in_a_row(
     assert sum(t.state is S.RESUBMITTING for t in rc.connection.history) == 3
 
 
-def test_outage_during_replay(
+def replayed(rc: ResilientClient) -> int:
+    return [t.state for t in rc.connection.history].count(S.RESUBMITTING)
+
+
+def test_an_outage_after_a_replay_was_sent_but_before_it_ran_is_replayed_again(
     cluster: SubprocessCluster, make_client: Callable[..., ResilientClient]
 ) -> None:
-    """A second outage while replaying is replayed too."""
+    """The replay is sent to a scheduler with no worker yet (it queues the work); a second
+    outage before any of it ran is replayed too."""
     rc = make_client(cluster.scheduler_address, resubmit=True)
     futures = rc.map(slow_inc, list(range(300)))
     wait(futures)
     cluster.kill_scheduler()
     rc.connection.wait_for(S.RECONNECTING, timeout=30)
-    cluster.restart_scheduler()  # no workers yet: the replay waits for one
-    rc.connection.wait_for(S.RESUBMITTING, timeout=60)
-    outage(cluster, rc)  # the second outage interrupts that replay
+    cluster.restart_scheduler()  # no workers yet: the replay is sent and queued
+    poll_for(lambda: replayed(rc) == 1 and rc.connection.state is S.CONNECTED, 60)
+    assert all(f.status == "pending" for f in futures)
+    outage(cluster, rc)  # the second outage, before any of it ran
     assert rc.gather(futures) == [i + 1 for i in range(300)]
     assert rc.connection.state is S.CONNECTED
     assert [t.state for t in rc.connection.history].count(S.RESUBMITTING) == 2
@@ -232,7 +238,8 @@ def test_released_futures_leave_no_recipes() -> None:
 def test_no_worker_in_time_raises_resubmission_failed(
     cluster: SubprocessCluster, make_client: Callable[..., ResilientClient]
 ) -> None:
-    """Scheduler back but no worker within resubmit_timeout: ResubmissionFailed, then CONNECTED."""
+    """Scheduler back, the replay sent, but no worker to run any of it within
+    resubmit_timeout: ResubmissionFailed, saying so, and the client stays CONNECTED."""
     rc = make_client(cluster.scheduler_address, resubmit=True, resubmit_timeout=2)
     future = rc.submit(inc, 1)
     assert future.result(timeout=30) == 2
@@ -241,7 +248,9 @@ def test_no_worker_in_time_raises_resubmission_failed(
     cluster.restart_scheduler()  # and no worker ever joins
     with pytest.raises(ResubmissionFailed) as info:
         future.result(timeout=60)
-    assert "no worker joined" in str(info.value) and "resubmit_timeout=2 s" in str(info.value)
+    text = str(info.value)
+    assert "none of the replayed work ran within resubmit_timeout=2 s" in text
+    assert "the scheduler has no worker" in text
     rc.connection.wait_for(S.CONNECTED, timeout=30)
 
 
@@ -284,8 +293,22 @@ def test_closing_while_futures_wait_for_replay_cancels_them(
     future = rc.submit(inc, 1)
     assert future.result(timeout=30) == 2
     cluster.kill_scheduler()
-    cluster.restart_scheduler()  # no worker: the replay waits
-    rc.connection.wait_for(S.RESUBMITTING, timeout=60)
+    rc.connection.wait_for(S.RECONNECTING, timeout=30)
+    rc.close()
+    assert future.status == "cancelled"
+
+
+def test_closing_while_the_replay_waits_for_a_worker_cancels_its_futures(
+    cluster: SubprocessCluster, make_client: Callable[..., ResilientClient]
+) -> None:
+    """close() after the replay was sent to a scheduler with no worker cancels its futures."""
+    rc = make_client(cluster.scheduler_address, resubmit=True)
+    future = rc.submit(inc, 1)
+    assert future.result(timeout=30) == 2
+    cluster.kill_scheduler()
+    cluster.restart_scheduler()  # no worker: the replay is sent and waits in the queue
+    poll_for(lambda: replayed(rc) == 1 and rc.connection.state is S.CONNECTED, 60)
+    assert future.status == "pending"
     rc.close()
     assert future.status == "cancelled"
 

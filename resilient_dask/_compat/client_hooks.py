@@ -11,7 +11,7 @@ beyond what upstream's mechanics force on it (lock windows, comms to abort).
 | ``start``                     | ``started``                                      |
 | ``sync``                      | ``blocking_call`` (not for close/start/shutdown) |
 | ``_get_computation_code``     | (skips our frames when recording user code)      |
-| ``_reconnect``                | ``connection_lost``, then ``reconnect_finished`` |
+| ``_reconnect``                | ``connection_lost``, ``reconnecting``, ``reconnect_finished`` |
 | ``_ensure_connected``         | (aborts a comm upstream leaves open)             |
 | ``_handle_restart``           | ``scheduler_restarted``                          |
 | ``_handle_cancelled_keys``    | ``keys_cancelled``                               |
@@ -29,10 +29,13 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import logging
+import time
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 import dask.config
+from dask.utils import parse_timedelta
 from distributed import Client
 from distributed.comm.core import Comm, CommClosedError
 from distributed.objects import SchedulerInfo
@@ -40,10 +43,13 @@ from distributed.scheduler import Scheduler
 from distributed.utils import sync
 
 from resilient_dask._client_events import ClientEvents
+from resilient_dask._events import emit
 from resilient_dask._future import adopt
 from resilient_dask._tracebacks import hide_own_frames
 
 __all__ = ["UNGUARDED_CALLS", "ClientHooks"]
+
+logger = logging.getLogger("distributed.client")  # where upstream logs the same
 
 #: Client coroutines run through ``Client.sync`` that must never be cut short or
 #: retried: closing, starting and shutting down. Upstream: ``Client.close``,
@@ -62,6 +68,8 @@ class ClientHooks(Client):
     _rd_events: ClientEvents
     #: Whether this client holds ``_refcount_lock`` across upstream's reconnect (below).
     _rd_holding_refcounts: bool = False
+    #: Since when (monotonic) the scheduler has held this client's previous session.
+    _rd_lingering_since: float | None = None
 
     # Upstream: Client.start(**kwargs) starts the loop (if the client owns it) and
     # schedules the connection; the client's loop runs once it returns. Client.__init__
@@ -117,38 +125,92 @@ class ClientHooks(Client):
         with dask.config.set({key: [*ignored, "resilient_dask"]}):
             return Client._get_computation_code(stacklevel, nframes)
 
-    # Upstream: Client._reconnect() runs when the report stream closes while the
-    # client is "running". It cancels every FutureState in self.futures with
-    # reason "scheduler-connection-lost", clears self.futures, and then, with no
-    # await in between, calls self._ensure_connected (retrying for self._timeout
-    # seconds, then _close()). The services take the states first (parked or
-    # cancelled with typed errors), so upstream finds none left.
-    # Concurrency guarantee (the chaos soak found the race): a user thread
-    # submitting at that moment adds states under self._refcount_lock
-    # (Client._graph_to_futures holds it). We hold it from before the states are
-    # taken until upstream's cancel loop is over, that is until it calls
-    # _ensure_connected, so no state created in between is cancelled untyped.
+    # Upstream: Client._handle_report awaits self._reconnect() when the report stream
+    # closes while the client is "running". Upstream's _reconnect sets status
+    # "connecting" and scheduler_comm None, cancels every FutureState in self.futures
+    # (reason "scheduler-connection-lost") and clears it, then retries
+    # self._ensure_connected for self._timeout (the connect timeout) towards the address
+    # it started with, and then _close()s. We keep those steps and replace the retries:
+    # the services take the states first (parked or cancelled typed), and the
+    # reconnecting event runs the loop (its own window, backoff with jitter, a scheduler
+    # that may have moved), calling _rd_connect for each attempt.
+    # Concurrency guarantee (the chaos soak found the race): a user thread submitting at
+    # that moment adds states under self._refcount_lock (Client._graph_to_futures holds
+    # it). We hold it from before the states are taken until they are cleared, so no
+    # state created in between is lost.
     async def _reconnect(self) -> None:
         self._refcount_lock.acquire()
         self._rd_holding_refcounts = True
         try:
             self._rd_events.connection_lost()
-            await super()._reconnect()
+            self.status = "connecting"
+            self.scheduler_comm = None
+            self.futures.clear()  # connection_lost took every state
+            self._release_refcounts()
+            try:
+                connected = await self._rd_events.reconnecting(self._rd_connect)
+            except ImportError:  # as upstream: the scheduler refused our versions
+                connected = False
+            if not connected and self.status == "connecting":
+                logger.error("Failed to reconnect to the scheduler; closing the client")
+                await self._close()
         finally:
             self._release_refcounts()
             self._rd_events.reconnect_finished()
 
+    # Upstream: Client._start makes self.scheduler = self.rpc(address), and
+    # _ensure_connected connects to self.scheduler.address (the rpc's). A scheduler
+    # that moved gets a new rpc.
+    async def _rd_connect(self, address: str | None, timeout: float) -> None:
+        """One reconnect attempt, to ``address`` (None: where the client was)."""
+        scheduler = self.scheduler
+        assert scheduler is not None, "only _close forgets the scheduler"
+        if address is not None and address != scheduler.address:
+            emit("scheduler.moved", old=scheduler.address, new=address)
+            self.scheduler = scheduler = self.rpc(address)
+        await self._rd_old_session_gone(scheduler, timeout)
+        await self._ensure_connected(timeout=timeout)
+
+    # Upstream: Scheduler.add_client and remove_client log {"action": "add-client"} and
+    # {"action": "remove-client"} under the topic of the client's id, and the "events"
+    # handler returns a topic's events, oldest first. The scheduler knows a client by
+    # its id, which a reconnect keeps: if it has not yet noticed the old stream close
+    # when the new one registers, its later removal of the old session removes the new
+    # one (releasing every key it wants and closing its stream: a second reconnect and
+    # replay). So while the last of those events is an add-client, an attempt fails and
+    # the loop tries again later; after distributed.comm.timeouts.tcp (how long the
+    # scheduler's own comm takes to give up on a silent peer) the client registers anyway.
+    async def _rd_old_session_gone(self, scheduler: Any, timeout: float) -> None:
+        events = await asyncio.wait_for(scheduler.events(topic=self.id), timeout)
+        actions = [
+            msg.get("action")
+            for _, msg in events
+            if isinstance(msg, dict) and msg.get("action") in ("add-client", "remove-client")
+        ]
+        if not actions or actions[-1] != "add-client":
+            self._rd_lingering_since = None
+            return
+        now = time.monotonic()
+        since = self._rd_lingering_since = self._rd_lingering_since or now
+        limit = parse_timedelta(dask.config.get("distributed.comm.timeouts.tcp"), default="s")
+        if now - since < limit:
+            raise CommClosedError(
+                "the scheduler still holds this client's previous session (it has not yet "
+                "noticed that connection close)"
+            )
+        self._rd_lingering_since = None
+        emit("scheduler.old_session_lingers", client=self.id, waited=round(now - since, 3))
+
     # Upstream: Client._ensure_connected opens a new comm (local name ``comm``), sends
     # "register-client" and asserts that the scheduler's first batch on it is exactly
-    # [{"op": "stream-start"}]. The scheduler knows the client by its id, which a
-    # reconnect keeps; a busy scheduler that has not yet seen the old stream drop can
-    # send that id's reports on the new stream at once, in the same batch. The
-    # AssertionError then ended _reconnect, and the client stayed "connecting" for
-    # good (the chaos soak: two cuts 0.6 s apart during a replay). We close that comm
-    # and raise an OSError, which _reconnect answers by trying again 0.1 s later; the
-    # reports it carried are the old session's, which the replay makes again.
+    # [{"op": "stream-start"}], reading it within ``timeout``. A busy scheduler that
+    # has not yet seen the old stream drop can send that id's reports on the new
+    # stream at once, in the same batch. The AssertionError then ended _reconnect, and
+    # the client stayed "connecting" for good (the chaos soak: two cuts 0.6 s apart
+    # during a replay). We close that comm (and one whose first reply timed out) and
+    # raise an OSError, which the reconnect loop answers by trying again; the reports it
+    # carried are the old session's, which the replay makes again.
     async def _ensure_connected(self, timeout: float | None = None) -> None:
-        self._release_refcounts()  # upstream's _reconnect has cancelled what it holds
         try:
             await super()._ensure_connected(timeout=timeout)
         except AssertionError as exc:
@@ -157,6 +219,9 @@ class ClientHooks(Client):
                 "the scheduler's first reply on the new connection was not a lone "
                 "stream-start (it was still sending to this client's previous session)"
             ) from None
+        except TimeoutError as exc:
+            _abort_new_comm(exc)
+            raise
 
     def _release_refcounts(self) -> None:
         if self._rd_holding_refcounts:

@@ -15,14 +15,15 @@ from typing import Any
 from distributed import Client, Future
 from distributed.client import FutureState
 
-from resilient_dask._compat import client_states, reconnect_timeout, register_state, send_graph
+from resilient_dask._compat import client_states, register_state, send_graph
 
 
 class ClientPort:
     """The client as its services see it."""
 
-    def __init__(self, client: Client) -> None:
+    def __init__(self, client: Client, *, reconnect_timeout: float) -> None:
         self._client = client
+        self._reconnect_timeout = reconnect_timeout
         self._last_address: str | None = None
         self._background: set[asyncio.Future[Any]] = set()
 
@@ -47,6 +48,12 @@ class ClientPort:
     @property
     def running(self) -> bool:
         return self._client.status == "running"
+
+    @property
+    def connecting(self) -> bool:
+        """Whether the client is (re)connecting. Upstream: ``Client.status`` is
+        "connecting" from ``_reconnect``'s start until connected or closed."""
+        return self._client.status == "connecting"
 
     @property
     def closing(self) -> bool:
@@ -92,8 +99,8 @@ class ClientPort:
         register_state(self._client, key, state)
 
     def reconnect_timeout(self) -> float:
-        """How long upstream keeps reconnecting (see ``_compat.reconnect_timeout``)."""
-        return reconnect_timeout(self._client)
+        """How long the client keeps reconnecting (``reconnect_timeout``)."""
+        return self._reconnect_timeout
 
     def release_on_scheduler(self, keys: list[Any]) -> None:
         """Tell the scheduler this client no longer wants ``keys``.

@@ -309,6 +309,8 @@ class SubprocessCluster:
         self.kill_scheduler()
         if new_port:
             self.scheduler_port = free_port()
+            for worker in self.workers:  # they would wait for the old address in vain
+                worker.kill()
         old = list(self.workers)
         proc = self.start_scheduler()  # before the workers settle: clients reconnect meanwhile
         if respawn_workers:

@@ -3,7 +3,10 @@
 Point the client at ``proxy.address`` instead of the scheduler. Then:
 
 * :meth:`TcpProxy.cut` resets every open connection (RST), as a network blip or
-  a restarted load balancer does; new connections go through again;
+  a restarted load balancer does; new connections go through again. With
+  ``hold_server_side=True`` only the client's side is reset: the scheduler's side
+  stays open and silent (the scheduler has not noticed yet) until
+  :meth:`TcpProxy.release_held`;
 * :meth:`TcpProxy.blackhole` stops forwarding anything, in both directions, on
   open and new connections, while the scheduler stays alive, as a dead load
   balancer or a silently dropped route does; :meth:`TcpProxy.restore` resumes.
@@ -23,7 +26,11 @@ from typing import Any
 class TcpProxy:
     """Forward ``127.0.0.1:<port>`` to ``target_host:target_port``."""
 
-    def __init__(self, target_host: str, target_port: int, *, port: int = 0) -> None:
+    def __init__(
+        self, target_host: str, target_port: int, *, port: int = 0, scheme: str = "tcp"
+    ) -> None:
+        #: The scheme of :attr:`address`: "tls" forwards TLS unchanged, end to end.
+        self.scheme = scheme
         self.target_host = target_host
         self.target_port = target_port
         self._requested_port = port
@@ -34,21 +41,24 @@ class TcpProxy:
         self._pairs: set[tuple[asyncio.StreamWriter, asyncio.StreamWriter | None]] = set()
         self._flowing: asyncio.Event | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
+        #: Scheduler-side writers kept open by cut(hold_server_side=True).
+        self._held: set[asyncio.StreamWriter] = set()
         #: Connections accepted so far (for tests that assert on reconnection).
         self.connections_accepted = 0
 
     @classmethod
     def to(cls, address: str, **kwargs: Any) -> TcpProxy:
-        """A proxy to a ``tcp://host:port`` address."""
-        host, _, port = address.removeprefix("tcp://").rpartition(":")
-        return cls(host, int(port), **kwargs)
+        """A proxy to a ``tcp://host:port`` (or ``tls://host:port``) address."""
+        scheme, _, location = address.rpartition("://")
+        host, _, port = location.rpartition(":")
+        return cls(host, int(port), scheme=scheme or "tcp", **kwargs)
 
     @property
     def address(self) -> str:
-        """The ``tcp://`` address clients should connect to."""
+        """The address clients should connect to (``tcp://`` or ``tls://``)."""
         if self.port is None:
             raise RuntimeError("TcpProxy is not started")
-        return f"tcp://127.0.0.1:{self.port}"
+        return f"{self.scheme}://127.0.0.1:{self.port}"
 
     # -- lifecycle -----------------------------------------------------------
 
@@ -79,6 +89,9 @@ class TcpProxy:
         if self._server is not None:
             self._server.close()
         self._reset_all()
+        for writer in list(self._held):
+            _reset(writer)
+        self._held.clear()
         for task in list(self._tasks):
             task.cancel()
 
@@ -90,9 +103,23 @@ class TcpProxy:
 
     # -- faults -----------------------------------------------------------------
 
-    def cut(self) -> None:
-        """Reset every open connection; later connections work normally."""
-        self._call(self._reset_all)
+    def cut(self, *, hold_server_side: bool = False) -> None:
+        """Reset every open connection; later connections work normally.
+
+        ``hold_server_side=True``: reset only the client's side, and keep the
+        scheduler's side open, forwarding nothing, until :meth:`release_held`.
+        """
+        self._call(lambda: self._reset_all(hold_server_side))
+
+    def release_held(self) -> None:
+        """Reset the scheduler-side connections a ``cut(hold_server_side=True)`` kept."""
+
+        def release() -> None:
+            for writer in list(self._held):
+                _reset(writer)
+            self._held.clear()
+
+        self._call(release)
 
     def blackhole(self) -> None:
         """Stop forwarding in both directions, on open and new connections."""
@@ -110,11 +137,15 @@ class TcpProxy:
 
     # -- forwarding --------------------------------------------------------------
 
-    def _reset_all(self) -> None:
+    def _reset_all(self, hold_server_side: bool = False) -> None:
         for client_writer, upstream_writer in list(self._pairs):
-            for writer in (client_writer, upstream_writer):
-                if writer is not None:
-                    _reset(writer)
+            _reset(client_writer)
+            if upstream_writer is None:
+                continue
+            if hold_server_side:
+                self._held.add(upstream_writer)
+            else:
+                _reset(upstream_writer)
         self._pairs.clear()
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -141,7 +172,7 @@ class TcpProxy:
         finally:
             self._pairs.discard(pair)
             for w in pair:
-                if w is not None:
+                if w is not None and w not in self._held:
                     w.close()
             self._tasks.discard(task)
 
@@ -157,7 +188,7 @@ class TcpProxy:
                 writer.write(data)
                 await writer.drain()
         finally:
-            if not writer.is_closing():
+            if not writer.is_closing() and writer not in self._held:
                 writer.close()
 
 
