@@ -342,10 +342,9 @@ def test_address_and_scheduler_file_together_are_a_usage_error(plain: Subprocess
         run("doctor", plain.scheduler_address, "--scheduler-file", str(plain.scheduler_file)),
         "give either ADDRESS or --scheduler-file, not both",
     )
+    both = ["--scheduler", plain.scheduler_address, "--scheduler-file", str(plain.scheduler_file)]
     assert_usage_error(
-        run("explain", "x", "--scheduler", plain.scheduler_address,
-            "--scheduler-file", str(plain.scheduler_file)),  # fmt: skip
-        "give either --scheduler or --scheduler-file, not both",
+        run("explain", "x", *both), "give either --scheduler or --scheduler-file, not both"
     )
 
 
