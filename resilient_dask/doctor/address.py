@@ -4,13 +4,15 @@ distributed accepts ``tcp://host:port`` and friends, but a typo such as a missin
 port or the dashboard's ``http://`` address makes it raise deep inside
 ``Client.__init__``. Checking here lets both commands say what is wrong and what
 a scheduler address looks like, without a traceback and before any waiting.
+The same holds for the address read from a scheduler file.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import json
 
-__all__ = ["SCHEMES", "AddressError", "SchedulerAddress", "parse_address"]
+__all__ = ["SCHEMES", "AddressError", "SchedulerAddress", "parse_address", "read_scheduler_file"]
 
 #: Schemes a scheduler listens on over TCP (what ``dask scheduler --protocol`` offers).
 SCHEMES = ("tcp", "tls", "ws", "wss")
@@ -91,3 +93,40 @@ def _split_host_port(text: str, rest: str) -> tuple[str, str]:
     if not colon:
         raise AddressError(f"{text!r} has no port; give one like {_EXAMPLE}")
     return host, port_text
+
+
+def read_scheduler_file(path: str) -> SchedulerAddress:
+    """The address in the JSON file ``dask scheduler --scheduler-file PATH`` writes.
+
+    Raises :class:`AddressError` naming the file and what is wrong with it.
+    """
+    written = "the file `dask scheduler --scheduler-file PATH` writes"
+    try:
+        with open(path, encoding="utf-8") as file:
+            text = file.read()
+    except FileNotFoundError:
+        raise AddressError(
+            f"{path!r} does not exist: give the path of {written} (is the scheduler started, "
+            "and is the file on a disk this machine sees?), or the scheduler's ADDRESS instead"
+        ) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = getattr(exc, "strerror", None) or str(exc)
+        raise AddressError(
+            f"{path!r} cannot be read ({reason}): give the path of {written}"
+        ) from None
+    try:
+        content = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise AddressError(
+            f"{path!r} is not JSON ({exc.msg}, line {exc.lineno}): give the path of {written}"
+        ) from None
+    address = content.get("address") if isinstance(content, dict) else None
+    if not isinstance(address, str):
+        raise AddressError(
+            f"{path!r} has no scheduler address (no \"address\" string in it): give the path "
+            f"of {written}, or the scheduler's ADDRESS instead"
+        )
+    try:
+        return parse_address(address)
+    except AddressError as error:
+        raise AddressError(f"the address in {path!r} is wrong: {error}") from None

@@ -6,7 +6,9 @@ connection but never answers (one stopped with SIGSTOP). Here a plain TCP probe
 first tells a wrong host name, a closed port and a silent host apart; then the
 client gets what is left of one deadline, after which it is closed, so neither
 command ever hangs. Every failure is an :class:`Unreachable` whose message is
-one paragraph: what happened, the likely causes, what to do.
+one paragraph: what happened, the likely causes, what to do. A ``tls://`` address
+is probed the same way (TCP first); a certificate either side rejects is told
+apart from other failed handshakes.
 """
 
 from __future__ import annotations
@@ -14,13 +16,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
+import ssl
 import warnings
-from collections.abc import AsyncIterator
-from typing import Any
+from collections.abc import AsyncIterator, Iterator
+from typing import TYPE_CHECKING, Any
 
 from distributed import Client
 
 from resilient_dask.doctor.address import SchedulerAddress
+
+if TYPE_CHECKING:
+    from distributed.security import Security
 
 __all__ = ["Unreachable", "bounded", "connected_client", "failure", "tcp_probe"]
 
@@ -86,12 +92,55 @@ async def _start(client: Client) -> Client:
     return await client  # type: ignore[no-any-return]
 
 
+def _chain(exc: BaseException) -> Iterator[BaseException]:
+    """``exc`` and what caused it: ``__cause__``, ``__context__`` and tornado's ``real_error``."""
+    seen: set[int] = set()
+    pending = [exc]
+    while pending:
+        current = pending.pop()
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        yield current
+        linked = (current.__cause__, current.__context__, getattr(current, "real_error", None))
+        pending.extend(e for e in linked if isinstance(e, BaseException))
+
+
+def _tls_rejection(address: SchedulerAddress, error: BaseException) -> str | None:
+    """The message for a TLS handshake that failed, or None if ``error`` is not one."""
+    ssl_error = next((e for e in _chain(error) if isinstance(e, ssl.SSLError)), None)
+    if ssl_error is None:
+        return None
+    if isinstance(ssl_error, ssl.SSLCertVerificationError):
+        who = (
+            "this client rejected the scheduler's certificate: it is not signed by the CA "
+            "in --tls-ca-file (distributed.comm.tls.ca-file), or it has expired"
+        )
+    else:
+        who = (
+            "the scheduler rejected this client's certificate (--tls-cert, "
+            "distributed.comm.tls.client.cert): it is not signed by a CA the scheduler "
+            "trusts, or it has expired"
+        )
+    return (
+        f"{_lead(address)} the TLS handshake with {address.host} port {address.port} failed "
+        f"({failure(ssl_error)}): {who}. Check that --tls-ca-file is the CA that signed "
+        "the scheduler's certificate, that --tls-cert (with its key, --tls-key) is signed "
+        "by a CA the scheduler trusts (its own --tls-ca-file, as its workers' certificates "
+        "are), and that neither certificate has expired (`openssl x509 -noout -dates -in "
+        "FILE`)."
+    )
+
+
 @contextlib.asynccontextmanager
-async def connected_client(address: SchedulerAddress, timeout: float) -> AsyncIterator[Client]:
+async def connected_client(
+    address: SchedulerAddress, timeout: float, security: Security | None = None
+) -> AsyncIterator[Client]:
     """An asynchronous ``Client`` connected within ``timeout`` seconds, closed on exit.
 
-    Raises :class:`Unreachable` when the TCP probe fails or the scheduler does
-    not complete the handshake in time.
+    ``security`` is passed to the client (None: distributed reads the dask
+    config's TLS settings). Raises :class:`Unreachable` when the TCP probe fails
+    or the scheduler does not complete the handshake in time.
     """
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
@@ -107,6 +156,7 @@ async def connected_client(address: SchedulerAddress, timeout: float) -> AsyncIt
             asynchronous=True,
             timeout=remaining + CLOSE_TIMEOUT,
             set_as_default=False,
+            security=security,
         )
         starting: asyncio.Task[Client] = asyncio.ensure_future(_start(client))
         done, _ = await asyncio.wait({starting}, timeout=remaining)
@@ -125,11 +175,12 @@ async def connected_client(address: SchedulerAddress, timeout: float) -> AsyncIt
     if error is not None:
         await _close(client)
         raise Unreachable(
-            f"{_lead(address)} something answers on {address.host} port {address.port}, "
+            _tls_rejection(address, error)
+            or f"{_lead(address)} something answers on {address.host} port {address.port}, "
             f"but the Dask handshake failed ({failure(error)}). Check that "
             "this is a Dask scheduler's address, not another service's, and that the "
-            "protocol matches (tls:// needs the TLS settings of distributed.comm.tls in your "
-            "dask config)."
+            "protocol matches: a scheduler started with --protocol tls has a tls:// "
+            "address, and needs --tls-ca-file, --tls-cert and --tls-key."
         ) from None
     try:
         yield client

@@ -12,7 +12,7 @@ than an error, so one refused call does not hide the other checks.
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import dask.config
 from dask.utils import parse_timedelta
@@ -33,16 +33,21 @@ from resilient_dask.doctor.facts import (
     versions_by_role,
 )
 
+if TYPE_CHECKING:
+    from distributed.security import Security
+
 __all__ = ["client_settings", "diagnose"]
 
 
-async def diagnose(address: SchedulerAddress, timeout: float, samples: int) -> Facts:
-    """Connect to ``address`` and gather every fact the checks read.
+async def diagnose(
+    address: SchedulerAddress, timeout: float, samples: int, security: Security | None = None
+) -> Facts:
+    """Connect to ``address`` (with ``security``, if given) and gather every fact the checks read.
 
     Raises :class:`~resilient_dask.doctor.connect.Unreachable` when the scheduler
     cannot be reached or stops answering.
     """
-    async with connected_client(address, timeout) as client:
+    async with connected_client(address, timeout, security) as client:
         ask = _Asker(client, address, timeout)
         identity = await ask(ask.scheduler.identity(n_workers=-1), "identity")
         latencies = [await ask.round_trip() for _ in range(samples)]

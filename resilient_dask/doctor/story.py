@@ -9,12 +9,15 @@ client that holds no futures.
 from __future__ import annotations
 
 import ast
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from resilient_dask._compat import on_scheduler
 from resilient_dask.doctor.address import SchedulerAddress
 from resilient_dask.doctor.connect import Unreachable, bounded, connected_client, failure
 from resilient_dask.forensics import TaskStory
+
+if TYPE_CHECKING:
+    from distributed.security import Security
 
 __all__ = ["BadKey", "StoryRefused", "fetch_story", "is_unknown", "parse_key"]
 
@@ -49,12 +52,14 @@ class StoryRefused(Exception):
     """The scheduler answered but would not run the story collector; says why and the fix."""
 
 
-async def fetch_story(address: SchedulerAddress, key: Any, timeout: float) -> TaskStory:
-    """Connect within ``timeout`` and ask the scheduler for ``key``'s story.
+async def fetch_story(
+    address: SchedulerAddress, key: Any, timeout: float, security: Security | None = None
+) -> TaskStory:
+    """Connect within ``timeout`` (with ``security``, if given); ask for ``key``'s story.
 
     Raises :class:`~resilient_dask.doctor.connect.Unreachable` or :class:`StoryRefused`.
     """
-    async with connected_client(address, timeout) as client:
+    async with connected_client(address, timeout, security) as client:
         asking = client.run_on_scheduler(on_scheduler.collect_task_facts, [key])
         try:
             facts = await bounded(asking, timeout, address, "reading the task's story")
