@@ -13,7 +13,9 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
+import dask
 import dask.array as da
+import dask.core
 import pytest
 from distributed import Client, LocalCluster
 
@@ -204,6 +206,31 @@ def test_a_chain_whose_first_task_was_pinned_to_a_worker_address_comes_back(
         assert third.result(timeout=60) == 4
     dropped = [e for e in events if e["event"] == "lineage.restriction_dropped"]
     assert [(e["keys"], e["addresses"]) for e in dropped] == [([str(first.key)], [address])]
+
+
+def test_a_persisted_collection_and_an_annotated_submit_pinned_to_a_gone_worker_come_back(
+    cluster: SubprocessCluster, make_client: Callable[..., ResilientClient]
+) -> None:
+    """persist(..., workers=[address]) and a submit under dask.annotate(workers=[address]):
+    after the restart at a new worker address both are replayed without that address."""
+    rc = make_client(cluster.scheduler_address, resubmit=True)
+    (address,) = rc.scheduler_info()["workers"]
+    array = rc.persist(da.arange(100, chunks=25), workers=[address])
+    with dask.annotate(workers=[address]):
+        pinned = rc.submit(inc, 10)
+    assert int(array.sum().compute()) == sum(range(100)) and pinned.result(timeout=30) == 11
+    with capture_events() as events:
+        cluster.kill_scheduler()
+        cluster.kill_worker(0)
+        rc.connection.wait_for(S.RECONNECTING, timeout=30)
+        cluster.restart_scheduler(respawn_workers=True)
+        assert int((array + 1).sum().compute()) == sum(range(1, 101))
+        assert pinned.result(timeout=60) == 11
+    dropped = [e for e in events if e["event"] == "lineage.restriction_dropped"]
+    assert {a for e in dropped for a in e["addresses"]} == {address}
+    keys = {k for e in dropped for k in e["keys"]}
+    assert str(pinned.key) in keys
+    assert {str(k) for k in dask.core.flatten(array.__dask_keys__())} <= keys
 
 
 # -- adaptive clusters -------------------------------------------------------------------------

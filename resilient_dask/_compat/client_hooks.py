@@ -66,7 +66,7 @@ class ClientHooks(Client):
     """
 
     _rd_events: ClientEvents
-    #: Whether this client holds ``_refcount_lock`` across upstream's reconnect (below).
+    #: Whether this client holds ``_refcount_lock`` while its states are taken (below).
     _rd_holding_refcounts: bool = False
     #: Since when (monotonic) the scheduler has held this client's previous session.
     _rd_lingering_since: float | None = None
