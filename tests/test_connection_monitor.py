@@ -136,16 +136,20 @@ def test_blackholed_connection_becomes_unresponsive(
 
 
 def test_giving_up_closes_the_client_and_fails_pending_work_typed(
-    cluster: SubprocessCluster, make_client: Callable[..., ResilientClient]
+    cluster: SubprocessCluster,
+    make_client: Callable[..., ResilientClient],
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
-    """With the scheduler gone for good, the client goes CLOSED after reconnect_timeout
-    and says it gave up."""
+    """With the scheduler gone for good, the client goes CLOSED after reconnect_timeout,
+    says it gave up, and logs "Failed to reconnect" where distributed logs it."""
     rc = make_client(cluster.scheduler_address, reconnect_timeout=3)
     finished = rc.submit(double, 1)
     assert finished.result(timeout=30) == 2
     cluster.kill_scheduler()
     rc.connection.wait_for(S.CLOSED, timeout=30)
     assert "gave up reconnecting" in rc.connection.history[-1].detail
+    logged = [r.getMessage() for r in caplog.records if r.name == "distributed.client"]
+    assert any("Failed to reconnect" in message for message in logged)
     with pytest.raises(SchedulerConnectionLost) as info:
         finished.result(timeout=10)
     assert "(not reconnected)" in str(info.value)
