@@ -370,7 +370,10 @@ class Lineage:
         if not restricted_to_addresses(*(place.get("workers") for place in places)):
             return
         if self._alive is None or self._alive[0] != self._generation:
-            info = await self._port.scheduler.identity(n_workers=-1)
+            try:
+                info = await self._port.scheduler.identity(n_workers=-1)
+            except OSError:  # another outage: the next replay decides again
+                return
             self._alive = (self._generation, frozenset(info.get("workers", ())))
         for place in places:
             kept, gone = relax(place.get("workers"), self._alive[1])
