@@ -36,26 +36,27 @@ _SETTINGS = {"help_option_names": ["-h", "--help"]}
 _F = TypeVar("_F", bound=Callable[..., Any])
 
 
-def _address(
-    ctx: click.Context, param: click.Parameter, value: str | None
-) -> SchedulerAddress | None:
-    if value is None:
-        return None
-    try:
-        return parse_address(value)
-    except AddressError as error:
-        raise click.BadParameter(str(error), ctx=ctx, param=param) from None
+def _parsed_by(
+    parse: Callable[[str], SchedulerAddress],
+) -> Callable[[click.Context, click.Parameter, str | None], SchedulerAddress | None]:
+    """A click callback: the option's value through ``parse``, an AddressError as a
+    usage error naming the option."""
+
+    def callback(
+        ctx: click.Context, param: click.Parameter, value: str | None
+    ) -> SchedulerAddress | None:
+        if value is None:
+            return None
+        try:
+            return parse(value)
+        except AddressError as error:
+            raise click.BadParameter(str(error), ctx=ctx, param=param) from None
+
+    return callback
 
 
-def _scheduler_file(
-    ctx: click.Context, param: click.Parameter, value: str | None
-) -> SchedulerAddress | None:
-    if value is None:
-        return None
-    try:
-        return read_scheduler_file(value)
-    except AddressError as error:
-        raise click.BadParameter(str(error), ctx=ctx, param=param) from None
+_address = _parsed_by(parse_address)
+_scheduler_file = _parsed_by(read_scheduler_file)
 
 
 def _pem_file(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
