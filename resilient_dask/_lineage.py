@@ -142,6 +142,16 @@ class LineageStore:
             self._evict(len(self.recipes) - self.limit_count)
         return True
 
+    def positions(self) -> dict[Key, int]:
+        """Each key's place in the order its recipe was added (a snapshot).
+
+        Concurrency guarantee (the repeated reconnect test found the race): the replay
+        reads the order in the event loop while user threads add recipes; iterating
+        ``recipes`` unlocked then fails with "dictionary changed size during iteration".
+        """
+        with self._lock:
+            return {key: i for i, key in enumerate(self.recipes)}
+
     def mark_unavailable(self, key: Key, reason: str) -> None:
         with self._lock:
             if key not in self.recipes:
@@ -295,7 +305,7 @@ def send_order(plan: ReplayPlan, store: LineageStore) -> list[Batch]:
     (the store's insertion order) is a dependency order; sending the items of one
     map() call as one graph costs the scheduler what the original call cost.
     """
-    position = {key: i for i, key in enumerate(store.recipes)}
+    position = store.positions()
     steps = sorted(plan.steps, key=lambda step: position.get(step[1][0], -1))
     batches: list[Batch] = []
     for recipe, keys in steps:

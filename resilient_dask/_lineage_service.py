@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import logging
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
@@ -52,6 +53,8 @@ from resilient_dask._restrictions import relax, restricted_to_addresses
 from resilient_dask.errors import ErrorContext, LineageUnavailable, ResubmissionFailed
 
 __all__ = ["Lineage", "ReplayReport"]
+
+logger = logging.getLogger(__name__)
 
 
 @dataclasses.dataclass
@@ -251,7 +254,19 @@ class Lineage:
         return self._port.sync(self._replay, keys, False)
 
     def start_replay(self) -> None:
-        self._replay_task = asyncio.ensure_future(self._replay(None, True))
+        task = self._replay_task = asyncio.ensure_future(self._replay(None, True))
+        task.add_done_callback(self._replay_ended)
+
+    def _replay_ended(self, task: asyncio.Task[Any]) -> None:
+        """A replay that raised must not leave its futures waiting (and the client
+        RESUBMITTING) for good: what is still parked fails, typed, saying why."""
+        if task.cancelled() or task.exception() is None:
+            return
+        error = task.exception()
+        logger.error("resilient_dask: the lineage replay failed", exc_info=error)
+        report = ReplayReport()
+        self._fail_parked(list(self.parked), report, f"the replay failed: {error!r}")
+        self._replay_finished(report)
 
     async def _replay(self, keys: list[Any] | None, automatic: bool) -> ReplayReport:
         report = ReplayReport()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 import threading
 import time
+import traceback
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -459,6 +460,19 @@ def test_a_submit_that_cannot_be_sent_leaves_no_recipe(
     assert len(store) == before
 
 
+def replay_diagnosis(rc: ResilientClient) -> str:
+    """Where the replay task stands: for a failure message."""
+    lineage = rc._rd_lineage
+    task = lineage._replay_task
+    lines = [f"client status {rc.status}; {len(lineage.parked)} parked; replay task {task!r}"]
+    if task is not None and task.done() and not task.cancelled() and task.exception():
+        error = task.exception()
+        lines.append("".join(traceback.format_exception(error)))
+    elif task is not None and not task.done():
+        lines.extend(str(frame) for frame in task.get_stack())
+    return "\n".join(lines)
+
+
 def test_futures_submitted_by_a_thread_while_the_connection_drops_all_get_values(
     cluster: SubprocessCluster, make_client: Callable[..., ResilientClient]
 ) -> None:
@@ -497,7 +511,9 @@ def test_futures_submitted_by_a_thread_while_the_connection_drops_all_get_values
                     )
                 except TimeoutError as exc:  # say where the client stood (CI saw this once)
                     story = "\n".join(map(str, rc.connection.history[-12:]))
-                    raise TimeoutError(f"{exc}; the last transitions:\n{story}") from None
+                    raise TimeoutError(
+                        f"{exc}; the last transitions:\n{story}\n{replay_diagnosis(rc)}"
+                    ) from None
         finally:
             stop.set()
             submitter.join(30)
@@ -534,3 +550,28 @@ def test_a_map_opted_out_of_replay_stays_out_in_batches_and_over_any_collection(
         with pytest.raises(LineageUnavailable, match="resubmit=False"):
             future.result(timeout=60)
     assert rc.gather(replayed) == list(range(21, 25))
+
+
+def test_a_replay_that_fails_fails_its_futures_typed_instead_of_leaving_them_waiting(
+    cluster: SubprocessCluster,
+    make_client: Callable[..., ResilientClient],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Should the replay itself raise (a bug, like the race the repeated reconnect test
+    found), its futures fail with ResubmissionFailed naming the error and the client
+    leaves RESUBMITTING, rather than waiting for good."""
+    rc = make_client(cluster.scheduler_address, resubmit=True)
+    future = rc.submit(inc, 1)
+    assert future.result(timeout=30) == 2
+    store = rc._rd_lineage.store
+    assert store is not None
+
+    def broken() -> dict[Any, int]:
+        raise RuntimeError("the order could not be read")
+
+    monkeypatch.setattr(store, "positions", broken)
+    outage(cluster, rc)
+    with pytest.raises(ResubmissionFailed) as info:
+        future.result(timeout=60)
+    assert "the replay failed: RuntimeError('the order could not be read')" in str(info.value)
+    poll_for(lambda: rc.connection.state is S.CONNECTED, 30, message="left RESUBMITTING")

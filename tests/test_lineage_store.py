@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from typing import Any
 
 import pytest
@@ -145,3 +147,34 @@ def test_send_order_follows_creation_and_batches_one_map_call() -> None:
     plan = plan_replay(["after", "m-1", "m-0"], store, no_graph_deps)
     batches = send_order(plan, store)
     assert [b.keys for b in batches] == [["m-0", "m-1"], ["after"]]
+
+
+@pytest.mark.timeout(60)
+def test_send_order_runs_while_another_thread_adds_recipes() -> None:
+    """The replay orders its recipes in the event loop while user threads submit (and
+    so add recipes): it must neither fail ("dictionary changed size during iteration",
+    which left a replay dead and its futures waiting for good) nor lose a step."""
+    store = LineageStore()
+    for i in range(2_000):
+        store.add(f"old-{i}", call())
+    plan = plan_replay([f"old-{i}" for i in range(2_000)], store, no_graph_deps)
+    stop = threading.Event()
+
+    def submit_until_stopped() -> None:
+        i = 0
+        while not stop.is_set():
+            store.add(f"new-{i}", call())
+            i += 1
+
+    adder = threading.Thread(target=submit_until_stopped, daemon=True)
+    adder.start()
+    deadline = time.monotonic() + 2.0  # the race showed within a second, every time
+    try:
+        while time.monotonic() < deadline:
+            batches = send_order(plan, store)
+            assert [key for batch in batches for key in batch.keys] == [
+                f"old-{i}" for i in range(2_000)
+            ]
+    finally:
+        stop.set()
+        adder.join(10)
