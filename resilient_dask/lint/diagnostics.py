@@ -8,6 +8,8 @@ from typing import Literal
 Severity = Literal["error", "warning"]
 """``error``: the code loses data, returns wrong results or can hang.
 ``warning``: the code works but is slow or wasteful; advice."""
+SEVERITY_ORDER: tuple[Severity, ...] = ("warning", "error")
+"""Severities from the least to the most severe."""
 
 
 @dataclass(frozen=True, order=True)

@@ -12,8 +12,14 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from resilient_dask.lint.config import LintConfig
-from resilient_dask.lint.diagnostics import Diagnostic, PathError, SourceError
+from resilient_dask.lint.config import ConfigSource, LintConfig
+from resilient_dask.lint.diagnostics import (
+    SEVERITY_ORDER,
+    Diagnostic,
+    PathError,
+    Severity,
+    SourceError,
+)
 from resilient_dask.lint.engine import check_source, decode, resolve_codes
 
 SKIPPED_DIRS = frozenset({"__pycache__", "node_modules"})
@@ -43,9 +49,23 @@ class LintReport:
     @property
     def exit_code(self) -> int:
         """0 clean, 1 findings or some paths failed, 2 nothing could be checked."""
+        return self.exit_status()
+
+    def exit_status(self, *, fail_on: Severity = "warning", exit_zero: bool = False) -> int:
+        """The command line's exit status, as ruff computes it.
+
+        2 when nothing could be checked; 1 when some path could not be checked, or
+        a finding is at least as severe as ``fail_on`` (``"error"``: warnings are
+        shown but do not fail) unless ``exit_zero``; 0 otherwise.
+        """
         if self.errors and not self.files_checked:
             return 2
-        return 1 if self.diagnostics or self.errors else 0
+        if self.errors:
+            return 1
+        if exit_zero:
+            return 0
+        failing = SEVERITY_ORDER.index(fail_on)
+        return int(any(SEVERITY_ORDER.index(d.severity) >= failing for d in self.diagnostics))
 
 
 @dataclass(frozen=True)
@@ -55,8 +75,14 @@ class _Job:
     codes: tuple[str, ...]
 
 
-def discover(paths: Sequence[str], config: LintConfig) -> tuple[list[_Target], list[PathError]]:
-    """Files to check, in a deterministic order, and per-path problems."""
+def discover(
+    paths: Sequence[str], config: ConfigSource
+) -> tuple[list[_Target], list[PathError]]:
+    """Files to check, in a deterministic order, and per-path problems.
+
+    A directory or file is skipped when the ``exclude`` of the configuration
+    nearest to it matches.
+    """
     targets: list[_Target] = []
     errors: list[PathError] = []
     seen: set[str] = set()
@@ -83,7 +109,7 @@ def discover(paths: Sequence[str], config: LintConfig) -> tuple[list[_Target], l
                 if item.path not in seen:
                     seen.add(item.path)
                     targets.append(item)
-        elif not config.is_excluded(path) and raw not in seen:
+        elif not config.for_path(path).is_excluded(path) and raw not in seen:
             seen.add(raw)
             targets.append(_Target(raw, raw))
     return targets, errors
@@ -95,7 +121,7 @@ class _Target:
     display: str
 
 
-def _walk(root: Path, config: LintConfig) -> tuple[list[_Target], list[PathError]]:
+def _walk(root: Path, config: ConfigSource) -> tuple[list[_Target], list[PathError]]:
     found: list[_Target] = []
     problems: list[PathError] = []
 
@@ -108,16 +134,20 @@ def _walk(root: Path, config: LintConfig) -> tuple[list[_Target], list[PathError
 
     for directory, dirnames, filenames in os.walk(root, onerror=on_error):
         base = Path(directory)
+        here = config.for_path(base)
         dirnames[:] = sorted(
             d
             for d in dirnames
-            if not d.startswith(".") and d not in SKIPPED_DIRS and not config.is_excluded(base / d)
+            if not d.startswith(".")
+            and d not in SKIPPED_DIRS
+            and not here.is_excluded(base / d)
+            and not config.for_path(base / d).is_excluded(base / d)
         )
         for name in sorted(filenames):
             if not name.endswith(".py"):
                 continue
             path = base / name
-            if config.is_excluded(path):
+            if here.is_excluded(path):
                 continue
             try:
                 mode = path.stat().st_mode
@@ -156,28 +186,37 @@ def lint_paths(
     *,
     select: Iterable[str] | None = None,
     ignore: Iterable[str] | None = None,
-    config: LintConfig | None = None,
+    config: ConfigSource | None = None,
     jobs: int | None = None,
     stdin_filename: str | None = None,
 ) -> LintReport:
     """Lint files and directories (``"-"`` is standard input); never raises for bad inputs.
 
-    ``select``/``ignore`` override/extend the config's. Directories are walked for
-    ``*.py``, skipping hidden directories and ``__pycache__``. Many files are
-    checked in a process pool of ``jobs`` workers (default: one per CPU).
-    Raises ValueError only for an unknown rule selector.
+    ``config`` is one :class:`LintConfig` for every file (default: the built-in
+    defaults), or :class:`NearestConfig` to use, for each file, the nearest
+    pyproject.toml (as the command line does). ``select``/``ignore`` override/extend
+    the configuration's. Directories are walked for ``*.py``, skipping hidden
+    directories and ``__pycache__``. Many files are checked in a process pool of
+    ``jobs`` workers (default: one per CPU). Raises ValueError only for an unknown
+    rule selector, and ConfigError for an invalid pyproject.toml found by
+    :class:`NearestConfig`.
     """
-    config = config or LintConfig()
+    source = config or LintConfig()
+    resolve_codes(select, ignore)  # an unknown selector fails even when no file is found
     raw = [os.fspath(p) for p in paths]
-    base_select = config.select if select is None else tuple(select)
-    base_ignore = (*config.ignore, *(ignore or ()))
-    default_codes = resolve_codes(base_select, base_ignore)
-    targets, errors = discover(raw, config)
+    targets, errors = discover(raw, source)
+    codes_for: dict[tuple[int, tuple[str, ...]], tuple[str, ...]] = {}
     jobs_list: list[_Job] = []
     for target in targets:
         display = stdin_filename if target.path == STDIN and stdin_filename else target.display
-        extra = config.ignored_for(Path(display)) if config.per_file_ignores else ()
-        codes = resolve_codes(base_select, (*base_ignore, *extra)) if extra else default_codes
+        settings = source.for_path(Path(display if target.path == STDIN else target.path))
+        extra = settings.ignored_for(Path(display)) if settings.per_file_ignores else ()
+        key = (id(settings), extra)
+        codes = codes_for.get(key)
+        if codes is None:
+            base_select = settings.select if select is None else tuple(select)
+            base_ignore = (*settings.ignore, *(ignore or ()), *extra)
+            codes = codes_for[key] = resolve_codes(base_select, base_ignore)
         jobs_list.append(_Job(target.path, display, codes))
     results = _run(jobs_list, jobs)
     diagnostics: list[Diagnostic] = []

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 from resilient_dask.lint.analysis import Analysis
 from resilient_dask.lint.kinds import CLIENT
-from resilient_dask.lint.rules.base import Finding, Rule, example
+from resilient_dask.lint.rules.base import Finding, Rule, called_text, example
 
 
 class ComputeInDelayed(Rule):
@@ -116,14 +116,9 @@ result = summarise(df.x.sum(), df.x.count())   # one graph
                 continue
             for site in analysis.body_calls(scope):
                 call, func = site.node, site.node.func
-                if isinstance(func, ast.Attribute) and func.attr in ("compute", "persist"):
+                if analysis.is_call_to(call, site.scope, "dask.compute", "dask.persist"):
+                    yield Finding(call, {"task": scope.name, "call": called_text(call)})
+                elif isinstance(func, ast.Attribute) and func.attr in ("compute", "persist"):
                     if CLIENT in analysis.kinds(func.value, site.scope):
                         continue
-                    yield Finding(call, {"task": scope.name, "call": f".{func.attr}()"})
-                elif analysis.is_call_to(call, site.scope, "dask.compute", "dask.persist"):
-                    name = (
-                        "dask.compute()"
-                        if analysis.is_call_to(call, site.scope, "dask.compute")
-                        else "dask.persist()"
-                    )
-                    yield Finding(call, {"task": scope.name, "call": name})
+                    yield Finding(call, {"task": scope.name, "call": called_text(call)})

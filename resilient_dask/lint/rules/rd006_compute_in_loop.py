@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from resilient_dask.lint import loops
 from resilient_dask.lint.analysis import Analysis
 from resilient_dask.lint.kinds import CLIENT
-from resilient_dask.lint.rules.base import Finding, Rule, example
+from resilient_dask.lint.rules.base import Finding, Rule, called_text, example
 from resilient_dask.lint.scopes import CallSite, Loop, end_of, pos_of
 
 
@@ -122,11 +122,11 @@ into the next iteration, and computations that do not depend on the loop variabl
     def _computed(analysis: Analysis, site: CallSite) -> tuple[str, list[ast.expr]] | None:
         call, func = site.node, site.node.func
         if analysis.is_call_to(call, site.scope, "dask.compute"):
-            return "dask.compute()", [*call.args, *(k.value for k in call.keywords)]
+            return called_text(call), [*call.args, *(k.value for k in call.keywords)]
         if isinstance(func, ast.Attribute) and func.attr == "compute":
             if CLIENT in analysis.kinds(func.value, site.scope):
                 return None
-            return ".compute()", [func.value]
+            return called_text(call), [func.value]
         return None
 
 
