@@ -151,6 +151,8 @@ def _run_rules(
                 "please report it with this file"
             ) from error
         for finding in findings:
+            if _elided(finding.node):
+                continue
             line = getattr(finding.node, "lineno", 1)
             col = _column(lines, line, getattr(finding.node, "col_offset", 0))
             diagnostic = Diagnostic(
@@ -204,6 +206,18 @@ def lint_source(
     codes = resolve_codes(select, ignore)
     text = decode(source, path) if isinstance(source, bytes) else source
     return check_source(text, path, codes, noqa=noqa)
+
+
+def _elided(node: ast.AST) -> bool:
+    """A call with a ``...`` placeholder among its arguments (a documentation snippet):
+    what was left out cannot be judged."""
+    if not isinstance(node, ast.Call):
+        return False
+    return any(
+        isinstance(inner, ast.Constant) and inner.value is Ellipsis
+        for arg in (*node.args, *(k.value for k in node.keywords))
+        for inner in ast.walk(arg)
+    )
 
 
 class _Defaults(dict[str, str]):

@@ -78,11 +78,12 @@ def fan_out(items):
             futures = start(client, range(10))
         """),
         example("""
-            from dask.distributed import get_client
+            from dask.distributed import worker_client
 
             def task(x):
-                fut = get_client().submit(inc, x)
-                fut = fut.result()
+                with worker_client() as c:
+                    fut = c.submit(inc, x)
+                    fut = fut.result()
                 return fut
 
             client.submit(task, 1)

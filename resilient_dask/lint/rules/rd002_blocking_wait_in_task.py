@@ -112,6 +112,19 @@ def task(items):
             from dask.distributed import get_client
 
             def task(x):
+                fut = get_client().submit(inc, x)
+                fut = fut.result()
+                return fut
+
+            client.submit(task, 1)
+        """,
+            5,
+        ),
+        example(
+            """
+            from dask.distributed import get_client
+
+            def task(x):
                 client = get_client()
                 fut = client.submit(inc, x)
                 return fut.result()

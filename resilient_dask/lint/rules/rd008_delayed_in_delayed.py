@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from resilient_dask.lint.analysis import Analysis
 from resilient_dask.lint.kinds import DELAYED_FN
 from resilient_dask.lint.rules.base import Finding, Rule, example
+from resilient_dask.lint.scopes import Scope
 
 
 class DelayedInDelayed(Rule):
@@ -40,6 +41,17 @@ result = total([inc(x) for x in range(10)])   # graph built at the top level
 ```
 """
     VALID = (
+        example("""
+            from dask import delayed
+            from dask.distributed import worker_client
+
+            @delayed
+            def outer(n):
+                with worker_client() as client:
+                    inner = [delayed(inc)(i) for i in range(n)]
+                    futures = client.compute(inner)
+                    return sum(client.gather(futures))
+        """),
         example("""
             import dask
 
@@ -122,8 +134,8 @@ result = total([inc(x) for x in range(10)])   # graph built at the top level
 
     def check(self, analysis: Analysis) -> Iterator[Finding]:
         for scope, how in analysis.tasks():
-            if "delayed" not in how:
-                continue
+            if "delayed" not in how or _computes_through_a_client(analysis, scope):
+                continue  # the documented worker_client().compute(inner graph) pattern
             for site in analysis.body_calls(scope):
                 call = site.node
                 if analysis.is_delayed_call(call, site.scope):
@@ -135,3 +147,10 @@ result = total([inc(x) for x in range(10)])   # graph built at the top level
                     yield Finding(
                         call, {"task": scope.name, "what": f"calls the delayed function '{name}'"}
                     )
+
+
+def _computes_through_a_client(analysis: Analysis, function: Scope) -> bool:
+    return any(
+        analysis.client_method(site.node, site.scope) in ("compute", "persist")
+        for site in analysis.body_calls(function)
+    )

@@ -40,6 +40,13 @@ result = ddf.map_partitions(process)
     VALID = (
         example("""
             import dask
+            import dask.array as da
+
+            x = load_block(path)
+            x = da.from_delayed(dask.delayed(normalise)(x), shape=(100,), dtype=float)
+        """),
+        example("""
+            import dask
             import dask.dataframe as dd
 
             ddf = dd.read_parquet("data/")
