@@ -21,7 +21,10 @@ from resilient_dask.lint.diagnostics import (
     SourceError,
 )
 from resilient_dask.lint.engine import check_source, decode, resolve_codes
+from resilient_dask.lint.notebooks import NOTEBOOK_SUFFIX, is_notebook, notebook_source
 
+LINTED_SUFFIXES = (".py", NOTEBOOK_SUFFIX)
+"""What a directory walk collects: Python modules and Jupyter notebooks."""
 SKIPPED_DIRS = frozenset({"__pycache__", "node_modules"})
 """Directory names never walked into (besides hidden ones, such as .venv and .git)."""
 PARALLEL_MIN_FILES = 48
@@ -104,7 +107,9 @@ def discover(
             found, problems = _walk(path, config)
             errors.extend(problems)
             if not found and not problems:
-                errors.append(PathError(raw, "no Python files found (searched for *.py)"))
+                errors.append(
+                    PathError(raw, "no Python files found (searched for *.py and *.ipynb)")
+                )
             for item in found:
                 if item.path not in seen:
                     seen.add(item.path)
@@ -144,7 +149,7 @@ def _walk(root: Path, config: ConfigSource) -> tuple[list[_Target], list[PathErr
             and not config.for_path(base / d).is_excluded(base / d)
         )
         for name in sorted(filenames):
-            if not name.endswith(".py"):
+            if not name.endswith(LINTED_SUFFIXES):
                 continue
             path = base / name
             if here.is_excluded(path):
@@ -175,10 +180,24 @@ def _check_job(job: _Job) -> tuple[list[Diagnostic], PathError | None]:
         return [], PathError(job.display, "is a directory")
     except OSError as error:
         return [], PathError(job.display, f"cannot read: {error.strerror or error}")
+    if is_notebook(job.path) or is_notebook(job.display):
+        return _check_notebook(data, job)
     try:
         return check_source(decode(data, job.display), job.display, job.codes), None
     except SourceError as error:
         return [], error.error
+
+
+def _check_notebook(data: bytes, job: _Job) -> tuple[list[Diagnostic], PathError | None]:
+    try:
+        notebook = notebook_source(data, job.display)
+    except SourceError as error:
+        return [], error.error
+    try:
+        found = check_source(notebook.source, job.display, job.codes)
+    except SourceError as error:
+        return [], notebook.locate_error(error.error)
+    return [notebook.locate(d) for d in found], None
 
 
 def lint_paths(
