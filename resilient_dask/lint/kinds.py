@@ -28,8 +28,11 @@ CLIENT_NAMES = frozenset("client _client dask_client".split())
 """Names assumed to hold a Client when nothing else is known about them."""
 CLIENT_METHODS = frozenset("submit map scatter compute persist gather result".split())
 CLIENT_FACTORIES = frozenset(
-    "distributed.get_client distributed.Client distributed.default_client".split()
+    "distributed.get_client distributed.Client distributed.default_client "
+    "distributed.Client.current".split()
 )
+CLIENT_FIXTURE_DECORATORS = frozenset({"distributed.utils_test.gen_cluster"})
+"""``@gen_cluster(client=True)`` passes the client as the first parameter (``c``)."""
 DISTRIBUTED_NAMES = frozenset(
     "Client get_client worker_client secede rejoin wait as_completed fire_and_forget "
     "default_client Future get_worker LocalCluster".split()

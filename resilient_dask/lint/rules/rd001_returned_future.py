@@ -45,6 +45,18 @@ def fan_out(items):
 """
     VALID = (
         example("""
+            from concurrent.futures import ThreadPoolExecutor
+
+            from distributed import get_client
+
+            def fan_out(x):
+                return get_client().submit(inc, x)
+
+            with ThreadPoolExecutor() as c:
+                futures = [c.submit(fan_out, i) for i in range(3)]
+            print(fan_out(0).result())
+        """),
+        example("""
             from dask.distributed import worker_client
 
             def fan_out(items):
@@ -142,6 +154,51 @@ def fan_out(items):
             client.map(task, range(3))
         """,
             4,
+        ),
+        example(
+            """
+            from distributed import Client, get_client
+
+            def connect() -> Client:
+                return Client("tcp://scheduler:8786")
+
+            def expand(x):
+                return get_client().submit(inc, x)
+
+            def expand_all(xs):
+                fut = get_client().submit(sum, xs)
+                return fut
+
+            c = connect()
+            c.submit(expand, 1)
+            Client.current().map(expand_all, [[1], [2]])
+        """,
+            7,
+            11,
+        ),
+        example(
+            """
+            from distributed import get_client
+            from distributed.utils_test import gen_cluster
+
+            @gen_cluster(client=True)
+            async def test_fan_out(c, s, a, b):
+                def fan_out(x):
+                    return get_client().submit(inc, x)
+
+                await c.submit(fan_out, 1)
+        """,
+            7,
+        ),
+        example(
+            """
+            from distributed import get_client
+
+            def fan_out(x):
+                futures = get_client().map(inc, range(x))
+                return futures
+        """,
+            5,
         ),
     )
 

@@ -66,6 +66,15 @@ def task(items):
 """
     VALID = (
         example("""
+            from distributed import get_client, wait
+
+            def analyze(collection):
+                client = get_client()
+                client.register_plugin(Recorder())
+                wait(client.compute(collection))
+                return client.sync(client.scheduler.get_stats)
+        """),
+        example("""
             from dask.distributed import worker_client
 
             def task(xs):
@@ -174,6 +183,17 @@ def task(items):
             client.map(task, range(4))
         """,
             4,
+        ),
+        example(
+            """
+            from distributed import get_client
+
+            def load_all(paths):
+                client = get_client()
+                futures = client.map(load, paths)
+                return [f.result() for f in futures]
+        """,
+            6,
         ),
     )
 
