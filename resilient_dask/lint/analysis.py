@@ -527,6 +527,11 @@ class Analysis:
                         found_scopes.append(target)
                 elif binding.kind == "assign":
                     found_scopes.extend(self.function_scopes(binding.value, binding.scope))
+                elif binding.kind == "element" and isinstance(
+                    binding.value, ast.Tuple | ast.List | ast.Set
+                ):  # for fn in (load, parse): client.submit(fn, ...)
+                    for element in binding.value.elts:
+                        found_scopes.extend(self.function_scopes(element, binding.scope))
         finally:
             self._active.discard(id(expr))
         return found_scopes

@@ -410,7 +410,9 @@ class Collector:
 
     def _lambda(self, node: ast.Lambda) -> None:
         self._arguments(node.args)
-        self._enter(self._push("lambda", node, "<lambda>"), node.args, [node.body])
+        scope = self._push("lambda", node, "<lambda>")
+        scope.returns.append(ast.Return(value=node.body, **_loc(node.body)))  # its value
+        self._enter(scope, node.args, [node.body])
 
     def _enter(
         self, scope: Scope, args: ast.arguments, body: list[ast.stmt] | list[ast.expr]

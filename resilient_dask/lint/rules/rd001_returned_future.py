@@ -200,6 +200,15 @@ def fan_out(items):
         """,
             5,
         ),
+        example(
+            """
+            from distributed import Client, get_client
+
+            client = Client()
+            fut = client.submit(lambda x: get_client().submit(inc, x), 1)
+        """,
+            4,
+        ),
     )
 
     def check(self, analysis: Analysis) -> Iterator[Finding]:

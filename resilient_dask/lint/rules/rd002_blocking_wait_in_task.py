@@ -195,6 +195,24 @@ def task(items):
         """,
             6,
         ),
+        example(
+            """
+            from distributed import Client, wait
+
+            client = Client()
+
+            def settle(futures):
+                wait(futures)
+                return len(futures)
+
+            def count(futures):
+                return len(futures)
+
+            for fn in (settle, count):
+                client.submit(fn, batch)
+        """,
+            6,
+        ),
     )
 
     def check(self, analysis: Analysis) -> Iterator[Finding]:

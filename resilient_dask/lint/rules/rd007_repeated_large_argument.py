@@ -23,7 +23,7 @@ class RepeatedLargeArgument(Rule):
         "(directly, in a functools.partial, or as a bound method's object)."
     )
     message = (
-        "the large object '{name}' {how} to every task this loop creates: it is "
+        "the large object '{name}' {how} to every task {creator} creates: it is "
         "serialised and shipped (and hashed) once per task"
     )
     fix = (
@@ -116,15 +116,31 @@ is at least 1 MB. Objects of unknown size are not flagged.
         """,
             8,
         ),
+        example(
+            """
+            import numpy as np
+            from distributed import Client
+
+            client = Client()
+            table = np.load("lookup.npy")
+            futures = client.map(score, chunks, table=table)
+        """,
+            6,
+        ),
     )
 
     def check(self, analysis: Analysis) -> Iterator[Finding]:
         for site in analysis.calls():
             if not site.loops:
+                found = _large_map_keyword(analysis, site)
+                if found is not None:
+                    args = {"name": found, "how": _MAP_KEYWORD, "creator": "the map"}
+                    yield Finding(site.node, args)
                 continue
-            found = self._large(analysis, site)
-            if found is not None:
-                yield Finding(site.node, {"name": found[0], "how": found[1]})
+            found_in_loop = self._large(analysis, site)
+            if found_in_loop is not None:
+                name, how = found_in_loop
+                yield Finding(site.node, {"name": name, "how": how, "creator": "this loop"})
 
     @staticmethod
     def _large(analysis: Analysis, site: CallSite) -> tuple[str, str] | None:
@@ -157,3 +173,17 @@ is at least 1 MB. Objects of unknown size are not flagged.
         ):
             return function.value.id, f"is bound to the method .{function.attr} submitted"
         return None
+
+
+_MAP_KEYWORD = "is a keyword argument of map(), so it is passed"
+
+
+def _large_map_keyword(analysis: Analysis, site: CallSite) -> str | None:
+    """``client.map(f, items, table=big)``: every task of the map carries ``big``."""
+    task = task_call(analysis, site)
+    if task is None or task.how != "map":
+        return None
+    for arg in task.payload:
+        if isinstance(arg, ast.Name) and LARGE in analysis.kinds(arg, site.scope):
+            return arg.id
+    return None

@@ -42,6 +42,18 @@ result = total([inc(x) for x in range(10)])   # graph built at the top level
 """
     VALID = (
         example("""
+            import dask
+
+            def inc(x):
+                return x + 1
+
+            @dask.delayed
+            def apply(fn, x):
+                return fn(x)
+
+            out = apply(inc, 1)
+        """),
+        example("""
             from dask import delayed
             from dask.distributed import worker_client
 
@@ -130,9 +142,27 @@ result = total([inc(x) for x in range(10)])   # graph built at the top level
         """,
             7,
         ),
+        example(
+            """
+            import dask
+
+            @dask.delayed
+            def inc(x):
+                return x + 1
+
+            @dask.delayed
+            def apply(fn, x):
+                return fn(x)
+
+            out = apply(inc, 1)
+            twice = dask.delayed(apply)(inc, out)
+        """,
+            9,
+        ),
     )
 
     def check(self, analysis: Analysis) -> Iterator[Finding]:
+        yield from _passed_in_and_called(analysis)
         for scope, how in analysis.tasks():
             if "delayed" not in how or _computes_through_a_client(analysis, scope):
                 continue  # the documented worker_client().compute(inner graph) pattern
@@ -154,3 +184,42 @@ def _computes_through_a_client(analysis: Analysis, function: Scope) -> bool:
         analysis.client_method(site.node, site.scope) in ("compute", "persist")
         for site in analysis.body_calls(function)
     )
+
+
+def _passed_in_and_called(analysis: Analysis) -> Iterator[Finding]:
+    """``apply(inc, 1)`` where ``apply`` is delayed, ``inc`` too, and ``apply`` calls it."""
+    for site in analysis.calls():
+        call = site.node
+        passed = [
+            (index, arg)
+            for index, arg in enumerate(call.args)
+            if DELAYED_FN in analysis.kinds(arg, site.scope)
+        ]
+        if not passed:
+            continue
+        target = _delayed_function(analysis, call, site.scope)
+        if target is None:
+            continue
+        node = target.node
+        assert isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda)
+        params = [a.arg for a in (*node.args.posonlyargs, *node.args.args)]
+        names = {params[i]: ast.unparse(arg) for i, arg in passed if i < len(params)}
+        for inner in analysis.body_calls(target):
+            func = inner.node.func
+            if isinstance(func, ast.Name) and func.id in names:
+                what = (
+                    f"calls the delayed function '{names[func.id]}' passed in as '{func.id}'"
+                )
+                yield Finding(inner.node, {"task": target.name, "what": what})
+
+
+def _delayed_function(analysis: Analysis, call: ast.Call, scope: Scope) -> Scope | None:
+    """The module's function that ``call`` runs as a delayed task, if it is one."""
+    func = call.func
+    if isinstance(func, ast.Call) and analysis.is_delayed_call(func, scope) and func.args:
+        candidates = analysis.function_scopes(func.args[0], scope)
+    elif isinstance(func, ast.Name) and DELAYED_FN in analysis.kinds(func, scope):
+        candidates = analysis.function_scopes(func, scope)
+    else:
+        return None
+    return candidates[0] if len(candidates) == 1 else None
