@@ -17,7 +17,7 @@ answer is "nothing known", so rules stay quiet rather than guess.
 from __future__ import annotations
 
 import ast
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 
 from resilient_dask.lint import sizes
 from resilient_dask.lint.kinds import (
@@ -68,8 +68,15 @@ _CONTAINER_LITERALS = (
 class Analysis:
     """Scopes, name resolution, value kinds and tasks of one parsed module."""
 
-    def __init__(self, tree: ast.Module) -> None:
+    def __init__(
+        self, tree: ast.Module, imported_tasks: Mapping[str, frozenset[str]] | None = None
+    ) -> None:
+        """``imported_tasks``: this module's functions that other modules of the
+        project run as tasks (name -> how), found by :mod:`~resilient_dask.lint.project`."""
         collector = Collector(tree)
+        self.imported_tasks: Mapping[str, frozenset[str]] = imported_tasks or {}
+        self.external_tasks: list[tuple[str, str]] = []
+        """``(qualname, how)`` of imported functions this module runs as tasks."""
         self.tree = tree
         self.module = collector.module
         self.scopes = collector.scopes

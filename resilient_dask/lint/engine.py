@@ -8,7 +8,8 @@ import io
 import re
 import tokenize
 import warnings
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 
 from resilient_dask.lint.analysis import Analysis
 from resilient_dask.lint.diagnostics import Diagnostic, PathError, SourceError
@@ -121,15 +122,56 @@ def check_tree(
     tree: ast.Module, source: str, path: str, codes: Sequence[str], *, noqa: bool = True
 ) -> list[Diagnostic]:
     """Run the rules ``codes`` on a parsed module. Rule bugs raise RuntimeError."""
+    return check_module_tree(tree, source, path, codes, noqa=noqa).diagnostics
+
+
+@dataclass(frozen=True)
+class ModuleResult:
+    """A module's findings, and the imported functions it runs as tasks."""
+
+    diagnostics: list[Diagnostic]
+    submitted: tuple[tuple[str, str], ...] = ()
+    """``(import path as written, how)``: input to the whole-project pass."""
+
+
+_SUBMISSION_WORDS = (
+    "submit(",
+    "delayed",
+    ".map(",
+    "map_partitions(",
+    "map_blocks(",
+    "map_overlap(",
+    "blockwise(",
+)
+"""A module that spells none of these hands no function to Dask: no facts to collect."""
+
+
+def check_module_tree(
+    tree: ast.Module,
+    source: str,
+    path: str,
+    codes: Sequence[str],
+    *,
+    noqa: bool = True,
+    imported_tasks: Mapping[str, frozenset[str]] | None = None,
+) -> ModuleResult:
+    """Run the rules on a parsed module knowing which of its functions other modules
+    submit as tasks (their rules run whatever words the module contains)."""
     rules = [RULES_BY_CODE[code] for code in codes]
-    rules = [r for r in rules if not r.triggers or any(word in source for word in r.triggers)]
-    if not rules:
-        return []
+    if not imported_tasks:
+        rules = [r for r in rules if not r.triggers or any(word in source for word in r.triggers)]
+    wants_facts = "import" in source and any(word in source for word in _SUBMISSION_WORDS)
+    if not rules and not wants_facts:
+        return ModuleResult([])
     lines = source.splitlines()
     enabled = gc.isenabled()
     gc.disable()  # the analysis allocates many small objects; collection costs ~30%
     try:
-        return _run_rules(Analysis(tree), rules, lines, path, noqa=noqa)
+        analysis = Analysis(tree, imported_tasks)
+        found = _run_rules(analysis, rules, lines, path, noqa=noqa) if rules else []
+        if wants_facts:
+            analysis.task_kinds(analysis.module)  # runs find_tasks, which records them
+        return ModuleResult(found, tuple(analysis.external_tasks))
     finally:
         if enabled:
             gc.enable()
@@ -176,11 +218,26 @@ def check_source(
     source: str, path: str, codes: Sequence[str], *, noqa: bool = True
 ) -> list[Diagnostic]:
     """Parse and check source text; SourceError if it cannot be parsed."""
+    return check_module(source, path, codes, noqa=noqa).diagnostics
+
+
+def check_module(
+    source: str,
+    path: str,
+    codes: Sequence[str],
+    *,
+    noqa: bool = True,
+    imported_tasks: Mapping[str, frozenset[str]] | None = None,
+) -> ModuleResult:
+    """Parse and check source text (see :func:`check_module_tree`); SourceError if it
+    cannot be parsed."""
     enabled = gc.isenabled()
     gc.disable()  # parsing allocates many objects and builds no cycles
     try:
         tree = parse(source, path)
-        return check_tree(tree, source, path, codes, noqa=noqa)
+        return check_module_tree(
+            tree, source, path, codes, noqa=noqa, imported_tasks=imported_tasks
+        )
     except RuntimeError as error:
         raise SourceError(PathError(path, str(error))) from None
     finally:

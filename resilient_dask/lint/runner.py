@@ -7,9 +7,9 @@ import os
 import stat
 import sys
 import threading
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from resilient_dask.lint.config import ConfigSource, LintConfig
@@ -20,8 +20,9 @@ from resilient_dask.lint.diagnostics import (
     Severity,
     SourceError,
 )
-from resilient_dask.lint.engine import check_source, decode, resolve_codes
+from resilient_dask.lint.engine import check_module, decode, resolve_codes
 from resilient_dask.lint.notebooks import NOTEBOOK_SUFFIX, is_notebook, notebook_source
+from resilient_dask.lint.project import ModuleName, ModuleNames, ProjectTasks
 
 LINTED_SUFFIXES = (".py", NOTEBOOK_SUFFIX)
 """What a directory walk collects: Python modules and Jupyter notebooks."""
@@ -76,6 +77,16 @@ class _Job:
     path: str
     display: str
     codes: tuple[str, ...]
+    module: ModuleName
+    imported_tasks: Mapping[str, frozenset[str]] = field(default_factory=dict)
+    """Functions of this module that other modules of the run submit as tasks."""
+
+
+@dataclass(frozen=True)
+class _Outcome:
+    diagnostics: list[Diagnostic]
+    error: PathError | None = None
+    submitted: tuple[tuple[str, str], ...] = ()
 
 
 def discover(
@@ -173,31 +184,36 @@ def read_path(path: str) -> bytes:
         return handle.read()
 
 
-def _check_job(job: _Job) -> tuple[list[Diagnostic], PathError | None]:
+def _check_job(job: _Job) -> _Outcome:
     try:
         data = read_path(job.path)
     except IsADirectoryError:
-        return [], PathError(job.display, "is a directory")
+        return _Outcome([], PathError(job.display, "is a directory"))
     except OSError as error:
-        return [], PathError(job.display, f"cannot read: {error.strerror or error}")
+        return _Outcome([], PathError(job.display, f"cannot read: {error.strerror or error}"))
     if is_notebook(job.path) or is_notebook(job.display):
         return _check_notebook(data, job)
     try:
-        return check_source(decode(data, job.display), job.display, job.codes), None
+        result = check_module(
+            decode(data, job.display), job.display, job.codes, imported_tasks=job.imported_tasks
+        )
     except SourceError as error:
-        return [], error.error
+        return _Outcome([], error.error)
+    return _Outcome(result.diagnostics, None, result.submitted)
 
 
-def _check_notebook(data: bytes, job: _Job) -> tuple[list[Diagnostic], PathError | None]:
+def _check_notebook(data: bytes, job: _Job) -> _Outcome:
     try:
         notebook = notebook_source(data, job.display)
     except SourceError as error:
-        return [], error.error
+        return _Outcome([], error.error)
     try:
-        found = check_source(notebook.source, job.display, job.codes)
+        result = check_module(
+            notebook.source, job.display, job.codes, imported_tasks=job.imported_tasks
+        )
     except SourceError as error:
-        return [], notebook.locate_error(error.error)
-    return [notebook.locate(d) for d in found], None
+        return _Outcome([], notebook.locate_error(error.error))
+    return _Outcome([notebook.locate(d) for d in result.diagnostics], None, result.submitted)
 
 
 def lint_paths(
@@ -225,6 +241,7 @@ def lint_paths(
     raw = [os.fspath(p) for p in paths]
     targets, errors = discover(raw, source)
     codes_for: dict[tuple[int, tuple[str, ...]], tuple[str, ...]] = {}
+    names = ModuleNames()
     jobs_list: list[_Job] = []
     for target in targets:
         display = stdin_filename if target.path == STDIN and stdin_filename else target.display
@@ -236,22 +253,44 @@ def lint_paths(
             base_select = settings.select if select is None else tuple(select)
             base_ignore = (*settings.ignore, *(ignore or ()), *extra)
             codes = codes_for[key] = resolve_codes(base_select, base_ignore)
-        jobs_list.append(_Job(target.path, display, codes))
+        module = names.of(Path(display if target.path == STDIN else target.path))
+        jobs_list.append(_Job(target.path, display, codes, module))
     results = _run(jobs_list, jobs)
+    _recheck_submitted_elsewhere(jobs_list, results, jobs)
     diagnostics: list[Diagnostic] = []
     checked = 0
-    for found, error in results:
-        diagnostics.extend(found)
-        if error is None:
+    for outcome in results:
+        diagnostics.extend(outcome.diagnostics)
+        if outcome.error is None:
             checked += 1
         else:
-            errors.append(error)
+            errors.append(outcome.error)
     return LintReport(tuple(diagnostics), tuple(errors), checked)
 
 
-def _run(
-    jobs_list: list[_Job], jobs: int | None
-) -> list[tuple[list[Diagnostic], PathError | None]]:
+def _recheck_submitted_elsewhere(
+    jobs_list: list[_Job], results: list[_Outcome], jobs: int | None
+) -> None:
+    """The second pass: check again, in place, the modules that define a function
+    another module of the run submits as a task (see :mod:`.project`)."""
+    project = ProjectTasks()
+    for job, outcome in zip(jobs_list, results, strict=True):
+        if outcome.submitted:
+            project.add(job.module, outcome.submitted)
+    if not project.by_module:
+        return
+    again: list[int] = []
+    rechecks: list[_Job] = []
+    for index, (job, outcome) in enumerate(zip(jobs_list, results, strict=True)):
+        imported = project.defined_in(job.module)
+        if imported and outcome.error is None and job.path != STDIN:
+            again.append(index)
+            rechecks.append(replace(job, imported_tasks=imported))
+    for index, outcome in zip(again, _run(rechecks, jobs), strict=True):
+        results[index] = outcome
+
+
+def _run(jobs_list: list[_Job], jobs: int | None) -> list[_Outcome]:
     workers = jobs if jobs and jobs > 0 else (os.cpu_count() or 1)
     workers = min(workers, max(1, len(jobs_list) // 8))
     if (

@@ -279,11 +279,12 @@ class Collector:
                 self._bind(top, "import", node, qualname=top)
 
     def _import_from(self, node: ast.ImportFrom, parent: ast.AST | None) -> None:
-        base = "." * node.level + (node.module or "")
+        # ``from .tasks import f`` -> ".tasks.f"; ``from . import tasks`` -> ".tasks"
+        base = "." * node.level + (f"{node.module}." if node.module else "")
         for alias in node.names:
             if alias.name != "*":
                 self._bind(
-                    alias.asname or alias.name, "import", node, qualname=f"{base}.{alias.name}"
+                    alias.asname or alias.name, "import", node, qualname=base + alias.name
                 )
 
     def _return(self, node: ast.Return, parent: ast.AST | None) -> None:

@@ -76,8 +76,18 @@ def find_tasks(analysis: Analysis) -> dict[int, set[str]]:
     client_side: list[Scope] = []
 
     def mark(expr: ast.expr | None, scope: Scope, how: str) -> None:
-        for target in analysis.function_scopes(expr, scope):
+        targets = analysis.function_scopes(expr, scope)
+        for target in targets:
             tasks.setdefault(id(target), set()).add(how)
+        if not targets:
+            imported = _imported_function(analysis, expr, scope)
+            if imported is not None:
+                analysis.external_tasks.append((imported, how))
+
+    for function in analysis.module.children:
+        hows = analysis.imported_tasks.get(function.name)
+        if hows and function.kind == "function":
+            tasks.setdefault(id(function), set()).update(hows)
 
     for function in analysis.functions():
         node = function.node
@@ -151,3 +161,17 @@ def _administers_cluster(analysis: Analysis, function: Scope) -> bool:
         ):
             return True
     return False
+
+
+def _imported_function(analysis: Analysis, expr: ast.expr | None, scope: Scope) -> str | None:
+    """The import path of ``expr`` when it names an imported function (maybe in a partial)."""
+    if isinstance(expr, ast.Call):
+        if analysis.is_call_to(expr, scope, "functools.partial", "dask.delayed") and expr.args:
+            return _imported_function(analysis, expr.args[0], scope)
+        return None
+    if not isinstance(expr, ast.Name | ast.Attribute):
+        return None
+    name = analysis.qualname(expr, scope)
+    if name is None or name.startswith(("dask.", "distributed.")) or "." not in name:
+        return None
+    return name

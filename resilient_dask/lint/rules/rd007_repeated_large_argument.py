@@ -180,6 +180,11 @@ _MAP_KEYWORD = "is a keyword argument of map(), so it is passed"
 
 def _large_map_keyword(analysis: Analysis, site: CallSite) -> str | None:
     """``client.map(f, items, table=big)``: every task of the map carries ``big``."""
+    func = site.node.func
+    if not site.node.keywords or not (
+        isinstance(func, ast.Name) or (isinstance(func, ast.Attribute) and func.attr == "map")
+    ):
+        return None
     task = task_call(analysis, site)
     if task is None or task.how != "map":
         return None

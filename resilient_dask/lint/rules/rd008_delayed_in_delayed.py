@@ -188,12 +188,17 @@ def _computes_through_a_client(analysis: Analysis, function: Scope) -> bool:
 
 def _passed_in_and_called(analysis: Analysis) -> Iterator[Finding]:
     """``apply(inc, 1)`` where ``apply`` is delayed, ``inc`` too, and ``apply`` calls it."""
+    delayed_names = {scope.name for scope, how in analysis.tasks() if "delayed" in how}
+    if not delayed_names:
+        return
     for site in analysis.calls():
         call = site.node
         passed = [
             (index, arg)
             for index, arg in enumerate(call.args)
-            if DELAYED_FN in analysis.kinds(arg, site.scope)
+            if isinstance(arg, ast.Name)
+            and arg.id in delayed_names
+            and DELAYED_FN in analysis.kinds(arg, site.scope)
         ]
         if not passed:
             continue
