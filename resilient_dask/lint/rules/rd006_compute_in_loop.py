@@ -47,6 +47,19 @@ into the next iteration, and computations that do not depend on the loop variabl
 """
     VALID = (
         example("""
+            import dask.array as da
+
+            x = da.random.random((1000, 10))
+            centers = x[:3].compute()
+            for step in range(steps):
+                picked = pick(x, centers)
+                centers = x[sorted(picked)].compute()
+            for n in sizes:
+                y = x[:n]
+                assert_eq(y.sum().compute(), y.compute().sum())
+                assert y.max().compute() <= 1
+        """),
+        example("""
             import dask
 
             lazy = [ddf[ddf.year == y].amount.sum() for y in years]
@@ -276,6 +289,8 @@ def _computed_twice(
         base = _base_name(expr)
         if base is None or COLLECTION not in analysis.kinds(base, site.scope):
             continue
+        if _checked_by_an_assertion(site):
+            continue
         if base.id in seen and id(site.node) not in flagged:
             what = (
                 f"computes '{base.id}' again in the same iteration: its work is done twice "
@@ -297,6 +312,10 @@ _STATEFUL_CONSUMERS = frozenset(
 def _must_run_here(analysis: Analysis, site: CallSite, loop: Loop, targets: set[str]) -> bool:
     """The iteration needs this result before it ends, so it cannot be batched."""
     loop_start, loop_end = pos_of(loop), end_of(loop)
+    if _checked_by_an_assertion(site):
+        return True
+    if targets and _read_before(targets, site, loop):
+        return True  # centers = X[idx].compute() read at the top of the next iteration
     for item in site.withs:
         context = item.context_expr
         if (
@@ -316,6 +335,31 @@ def _must_run_here(analysis: Analysis, site: CallSite, loop: Loop, targets: set[
         if name in _STATEFUL_CONSUMERS and _feeds(node, site.node, consumed):
             return True
     return False
+
+
+def _checked_by_an_assertion(site: CallSite) -> bool:
+    """``assert f(x.compute())`` or ``assert_eq(x.compute(), y)``: checked right away."""
+    if isinstance(site.statement, ast.Assert):
+        return True
+    statement = site.statement
+    if isinstance(statement, ast.Expr) and isinstance(statement.value, ast.Call):
+        name = _callee(statement.value).rsplit(".", 1)[-1]
+        return name.startswith(("assert", "check")) or name.endswith("_equal")
+    return False
+
+
+def _read_before(targets: set[str], site: CallSite, loop: Loop) -> bool:
+    """A name the statement binds is read earlier in the loop body: loop-carried."""
+    if not isinstance(loop, ast.For | ast.AsyncFor):
+        return False
+    here = pos_of(site.statement) if site.statement is not None else pos_of(site.node)
+    return any(
+        isinstance(node, ast.Name)
+        and isinstance(node.ctx, ast.Load)
+        and node.id in targets
+        and pos_of(node) < here
+        for node in loops.walk_body(loop.body)
+    )
 
 
 def _feeds(consumer: ast.Call, computed: ast.Call, names: set[str]) -> bool:
