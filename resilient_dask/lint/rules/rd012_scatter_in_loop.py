@@ -187,8 +187,8 @@ def _ready_item(data: ast.expr, loop: Loop, rebound: set[str]) -> bool:
 
 def _in_memory(iterable: ast.expr) -> bool:
     """A name or attribute (``chunks``, ``d.items()``, ``enumerate(xs)``, ``range(len(xs))``)."""
-    if isinstance(iterable, ast.Name | ast.Attribute | ast.List | ast.Tuple):
-        return True
+    if isinstance(iterable, ast.Name | ast.Attribute):
+        return True  # (a literal list holds a few hand-written values: not worth batching)
     if not isinstance(iterable, ast.Call) or iterable.keywords:
         return False
     func = iterable.func
