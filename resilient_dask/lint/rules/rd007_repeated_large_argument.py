@@ -23,7 +23,7 @@ class RepeatedLargeArgument(Rule):
         "(directly, in a functools.partial, or as a bound method's object)."
     )
     message = (
-        "the large object '{name}' {how} to every task {creator} creates: it is "
+        "the large object '{name}' {how} to every task this loop creates: it is "
         "serialised and shipped (and hashed) once per task"
     )
     fix = (
@@ -50,6 +50,14 @@ futures = [client.submit(score, batch, weights_f) for batch in batches]
 is at least 1 MB. Objects of unknown size are not flagged.
 """
     VALID = (
+        example("""
+            import numpy as np
+            from distributed import Client
+
+            client = Client()
+            table = np.load("lookup.npy")
+            futures = client.map(score, chunks, table=table)
+        """),
         example("""
             import numpy as np
             from dask.distributed import Client
@@ -123,24 +131,20 @@ is at least 1 MB. Objects of unknown size are not flagged.
 
             client = Client()
             table = np.load("lookup.npy")
-            futures = client.map(score, chunks, table=table)
+            for batch in batches:
+                futures = client.map(score, batch, table=table)
         """,
-            6,
+            7,
         ),
     )
 
     def check(self, analysis: Analysis) -> Iterator[Finding]:
         for site in analysis.calls():
             if not site.loops:
-                found = _large_map_keyword(analysis, site)
-                if found is not None:
-                    args = {"name": found, "how": _MAP_KEYWORD, "creator": "the map"}
-                    yield Finding(site.node, args)
-                continue
+                continue  # one map(f, xs, table=big) ships big once (distributed#2281)
             found_in_loop = self._large(analysis, site)
             if found_in_loop is not None:
-                name, how = found_in_loop
-                yield Finding(site.node, {"name": name, "how": how, "creator": "this loop"})
+                yield Finding(site.node, {"name": found_in_loop[0], "how": found_in_loop[1]})
 
     @staticmethod
     def _large(analysis: Analysis, site: CallSite) -> tuple[str, str] | None:
@@ -174,21 +178,3 @@ is at least 1 MB. Objects of unknown size are not flagged.
             return function.value.id, f"is bound to the method .{function.attr} submitted"
         return None
 
-
-_MAP_KEYWORD = "is a keyword argument of map(), so it is passed"
-
-
-def _large_map_keyword(analysis: Analysis, site: CallSite) -> str | None:
-    """``client.map(f, items, table=big)``: every task of the map carries ``big``."""
-    func = site.node.func
-    if not site.node.keywords or not (
-        isinstance(func, ast.Name) or (isinstance(func, ast.Attribute) and func.attr == "map")
-    ):
-        return None
-    task = task_call(analysis, site)
-    if task is None or task.how != "map":
-        return None
-    for arg in task.payload:
-        if isinstance(arg, ast.Name) and LARGE in analysis.kinds(arg, site.scope):
-            return arg.id
-    return None
