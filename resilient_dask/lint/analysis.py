@@ -463,8 +463,33 @@ class Analysis:
         ):
             return frozenset({LARGE}) if sizes.builtin_bytes(call) >= sizes.LARGE_BYTES else NOTHING
         if _looks_like_constructor(func):
+            if self._class_holds_large(func, scope):
+                return frozenset({CARRIES_LARGE})
             return self._carried(call, scope) & {CARRIES_LARGE}
         return NOTHING
+
+    def _class_holds_large(self, func: ast.expr, scope: Scope) -> bool:
+        """A class of this module whose ``__init__`` stores a large object on ``self``."""
+        if not isinstance(func, ast.Name):
+            return False
+        owner = self.lookup(func.id, scope)
+        if owner is None:
+            return False
+        for binding in owner.bindings[func.id]:
+            if binding.kind != "class" or binding.node is None:
+                continue
+            body = self.scope_of.get(id(binding.node))
+            for method in body.children if body is not None else ():
+                if method.name != "__init__":
+                    continue
+                for target, value, _ in method.attr_stores:
+                    if (
+                        isinstance(target.value, ast.Name)
+                        and target.value.id == "self"
+                        and LARGE in self.kinds(value, method)
+                    ):
+                        return True
+        return False
 
     def _carried(self, call: ast.Call, scope: Scope) -> Kinds:
         found: set[str] = set()

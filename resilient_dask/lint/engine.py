@@ -162,7 +162,7 @@ def check_module_tree(
     if not imported_tasks:
         rules = [r for r in rules if not r.triggers or any(word in source for word in r.triggers)]
     if is_test_path(path):
-        rules = [r for r in rules if r.severity != "warning"]  # see testcode.py
+        rules = [r for r in rules if r.checks_tests()]  # see testcode.py
     wants_facts = "import" in source and any(word in source for word in _SUBMISSION_WORDS)
     if not rules and not wants_facts:
         return ModuleResult([])
@@ -172,7 +172,7 @@ def check_module_tree(
     try:
         analysis = Analysis(tree, imported_tasks)
         found = _run_rules(analysis, rules, lines, path, noqa=noqa) if rules else []
-        if any(d.severity == "warning" for d in found):
+        if any(not RULES_BY_CODE[d.code].checks_tests() for d in found):
             found = _outside_test_functions(found, tree)
         if wants_facts:
             analysis.task_kinds(analysis.module)  # runs find_tasks, which records them
@@ -271,12 +271,13 @@ def lint_source(
 
 
 def _outside_test_functions(found: list[Diagnostic], tree: ast.Module) -> list[Diagnostic]:
-    """Drop warnings inside ``def test_*`` / ``class Test*`` (see testcode.py)."""
+    """Drop findings of rules that skip tests inside ``def test_*`` / ``class Test*``."""
     ranges = test_function_lines(tree)
     return [
         d
         for d in found
-        if d.severity != "warning" or not any(start <= d.line <= end for start, end in ranges)
+        if RULES_BY_CODE[d.code].checks_tests()
+        or not any(start <= d.line <= end for start, end in ranges)
     ]
 
 

@@ -29,13 +29,13 @@ CLIENT_NAMES = frozenset("client _client dask_client".split())
 CLIENT_METHODS = frozenset("submit map scatter compute persist gather result".split())
 CLIENT_FACTORIES = frozenset(
     "distributed.get_client distributed.Client distributed.default_client "
-    "distributed.Client.current".split()
+    "distributed.Client.current distributed.Executor".split()
 )
 CLIENT_FIXTURE_DECORATORS = frozenset({"distributed.utils_test.gen_cluster"})
 """``@gen_cluster(client=True)`` passes the client as the first parameter (``c``)."""
 DISTRIBUTED_NAMES = frozenset(
     "Client get_client worker_client secede rejoin wait as_completed fire_and_forget "
-    "default_client Future get_worker LocalCluster".split()
+    "default_client Future get_worker LocalCluster Executor".split()
 )
 COLLECTION_MODULES = ("dask.array.", "dask.dataframe.", "dask.bag.")
 COLLECTION_SUBMODULES = frozenset("random fft linalg ma".split())

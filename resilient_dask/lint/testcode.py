@@ -1,12 +1,14 @@
-"""Test code: where performance warnings do not apply.
+"""Test code: where performance advice does not apply.
 
 Tests compute, scatter and submit one case at a time on purpose, to check each
 result; the performance rules (severity ``warning``) give advice for code whose
-speed matters. So warnings are not reported in test files (``test_*.py``,
-``*_test.py``, ``conftest.py``, anything under a ``tests``/``test`` directory)
-nor in test functions (``def test_*``, methods of ``class Test*``) elsewhere,
-such as notebooks and scripts. Errors (lost data, deadlocks, wrong results) are
-reported everywhere.
+speed matters. So the rules that do not check tests (``Rule.reported_in_tests``;
+by default the warnings) are not reported in test files (``test_*.py``,
+``*_test.py``, ``conftest.py``, anything under a ``tests``/``test``/``testing``
+directory) nor in test functions (``def test_*``, methods of ``class Test*``)
+elsewhere, such as notebooks and scripts. Errors (lost data, deadlocks, wrong
+results) are reported everywhere: a test can block a worker thread or lose data
+as well as any code.
 """
 
 from __future__ import annotations

@@ -14,7 +14,7 @@ class ReturnedFuture(Rule):
     code = "RD001"
     name = "returned-future"
     severity = "error"
-    triggers = ("client", "Client")
+    triggers = ("client", "Client", "Executor")
     summary = "A task returns a Future (or a list/tuple/dict of them) that it created itself."
     message = (
         "task '{task}' returns {what} it created with its own client; the cluster releases "

@@ -34,7 +34,7 @@ class BlockingWaitInTask(Rule):
     code = "RD002"
     name = "blocking-wait-in-task"
     severity = "error"
-    triggers = ("client", "Client")
+    triggers = ("client", "Client", "Executor")
     summary = (
         "A task waits for Futures (.result(), gather(), wait(), as_completed()) "
         "while holding its worker thread."

@@ -13,7 +13,7 @@ class ClosureCapturedFuture(Rule):
     code = "RD003"
     name = "closure-captured-future"
     severity = "error"
-    triggers = ("client", "Client")
+    triggers = ("client", "Client", "Executor")
     summary = (
         "A task reads a Future from an enclosing scope instead of receiving it as an argument."
     )

@@ -49,6 +49,14 @@ into the next iteration, and computations that do not depend on the loop variabl
         example("""
             import dask.array as da
 
+            for workers in [2, 4, 8]:
+                cluster.scale(workers)
+                client.wait_for_workers(workers)
+                print(workers, da.random.random(10**8, chunks=10**6).mean().compute())
+        """),
+        example("""
+            import dask.array as da
+
             x = da.random.random((1000, 10))
             centers = x[:3].compute()
             for step in range(steps):
@@ -208,7 +216,8 @@ into the next iteration, and computations that do not depend on the loop variabl
             used = set().union(*(loops.names_in(e) for e in exprs)) if exprs else set()
             if loops.exits_early(loop) or _persists(loop):
                 continue
-            if not used & loops.assigned_names(loop):
+            elided = _elided(exprs)  # foo.select(...).compute(): what was left out varies
+            if not elided and not used & loops.assigned_names(loop):
                 if _invariant_collection(analysis, site, loop, exprs):
                     flagged.add(id(site.node))
                     yield Finding(site.node, {"call": call_name, "what": _SAME_VALUE})
@@ -253,6 +262,15 @@ _SAME_VALUE = (
     "computes the same value on every iteration (nothing in it depends on the loop): "
     "compute it once before the loop"
 )
+
+
+def _elided(exprs: list[ast.expr]) -> bool:
+    """A ``...`` placeholder in the computed expression (a documentation snippet)."""
+    return any(
+        isinstance(node, ast.Constant) and node.value is Ellipsis
+        for expr in exprs
+        for node in ast.walk(expr)
+    )
 
 
 def _invariant_collection(
@@ -304,6 +322,11 @@ _SCOPED_CONTEXTS = ("raises", "warns", "deprecated_call", "Temporary", "tmp", "t
 """Context managers whose block must contain the computation: pytest.raises,
 tempfile.TemporaryDirectory, dask.utils.tmpfile, tmpdir()..."""
 _READS = frozenset({"open", "load", "loads", "exists", "isfile", "listdir", "glob", "scandir"})
+_CLUSTER_CHANGES = frozenset(
+    {"run", "run_on_scheduler", "restart", "scale", "adapt", "wait_for_workers", "upload_file"}
+)
+"""``client.run(set_up, size)`` / ``cluster.scale(n)`` in the loop: the iterations are
+experiments on a changing cluster, not independent values."""
 _STATEFUL_CONSUMERS = frozenset(
     {"partial_fit", "fit", "train", "update", "write", "writerow", "send", "put", "emit", "push"}
 )
@@ -334,6 +357,8 @@ def _must_run_here(analysis: Analysis, site: CallSite, loop: Loop, targets: set[
             return True  # reads back what the computation wrote
         if name in _STATEFUL_CONSUMERS and _feeds(node, site.node, consumed):
             return True
+        if name in _CLUSTER_CHANGES and isinstance(node.func, ast.Attribute):
+            return True  # each iteration measures the cluster in a new state
     return False
 
 

@@ -18,7 +18,7 @@ class HiddenFutureArgument(Rule):
     code = "RD010"
     name = "hidden-future-argument"
     severity = "error"
-    triggers = ("client", "Client")
+    triggers = ("client", "Client", "Executor")
     summary = (
         "A Future is passed to a task hidden inside a functools.partial, a SimpleNamespace or "
         "an object attribute, where Dask cannot see it."

@@ -14,7 +14,7 @@ class IdenticalSubmitInLoop(Rule):
     code = "RD011"
     name = "identical-submit-in-loop"
     severity = "warning"
-    triggers = ("client", "Client")
+    triggers = ("client", "Client", "Executor")
     summary = "A loop submits the same function with the same arguments without pure=False."
     message = (
         "{submit}({function}, ...) has the same function and arguments on every "
