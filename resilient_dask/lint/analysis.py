@@ -47,6 +47,7 @@ from resilient_dask.lint.kinds import (
     PERSISTED,
     REDUCTIONS,
     RNG,
+    UNIMPORTED_NAMES,
     WORKER_CLIENT,
     Kinds,
     canonical,
@@ -152,7 +153,7 @@ class Analysis:
             return None
         owner = self.lookup(expr.id, scope)
         if owner is None:
-            return None
+            return UNIMPORTED_NAMES.get(expr.id)  # a snippet without its imports
         names: set[str] = set()
         for binding in owner.bindings[expr.id]:
             if binding.kind == "import":

@@ -37,6 +37,24 @@ DISTRIBUTED_NAMES = frozenset(
     "Client get_client worker_client secede rejoin wait as_completed fire_and_forget "
     "default_client Future get_worker LocalCluster Executor".split()
 )
+UNIMPORTED_NAMES: dict[str, str] = {
+    "dask": "dask",
+    "distributed": "distributed",
+    "delayed": "dask.delayed",
+    "da": "dask.array",
+    "dd": "dask.dataframe",
+    "db": "dask.bag",
+    "np": "numpy",
+    "pd": "pandas",
+    **{
+        name: f"distributed.{name}"
+        for name in "Client get_client worker_client secede rejoin get_worker "
+        "default_client fire_and_forget as_completed".split()
+    },
+}
+"""What a name means when the module never binds it: snippets from issues and answers
+often leave out their imports (``delayed(f(x))``). A module that binds the name, by
+import or otherwise, uses its own meaning."""
 COLLECTION_MODULES = ("dask.array.", "dask.dataframe.", "dask.bag.")
 COLLECTION_SUBMODULES = frozenset("random fft linalg ma".split())
 """``dask.array.random.random(...)`` builds a collection; ``dask.dataframe.utils.*`` does not."""
