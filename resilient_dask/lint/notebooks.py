@@ -4,8 +4,9 @@ A notebook runs its cells top to bottom in one namespace, so the code cells are
 joined into one module and checked as such: a function defined in cell 2 and
 submitted in cell 5 is known. Every line keeps its text and its place, so
 ``# noqa`` comments and columns work as in a ``.py`` file. IPython syntax that is
-not Python (``%magic``, ``!shell``, ``obj?``) becomes ``pass``, and a cell that
-starts with a cell magic (``%%time``...) is left out (its body may not be Python).
+not Python (``%magic``, ``!shell``, ``obj?``) becomes ``pass``; a cell that starts
+with a cell magic is checked when the magic runs Python (``%%time``, ``%%timeit``,
+``%%capture``...) and left out otherwise (``%%bash``, ``%%sql``...).
 Nothing is imported: the file is read as JSON.
 """
 
@@ -82,13 +83,32 @@ def notebook_source(data: bytes, path: str) -> NotebookSource:
         if not isinstance(cell, dict) or cell.get("cell_type") != "code":
             continue
         number += 1
-        text = _cell_text(cell.get("source", ""))
-        if text.lstrip().startswith("%%"):
-            continue  # a cell magic: the body is for %%bash, %%sql... not Python
+        cell_lines = _cell_text(cell.get("source", "")).split("\n")
+        magic = _cell_magic(cell_lines)
+        if magic is not None and magic not in PYTHON_CELL_MAGICS:
+            continue  # %%bash, %%sql, %%html...: the body is not Python
         starts.append(len(lines) + 1)
         numbers.append(number)
-        lines.extend(_python_line(line) for line in text.split("\n"))
+        lines.extend(_python_line(line) for line in cell_lines)
     return NotebookSource("\n".join(lines) + "\n", tuple(starts), tuple(numbers))
+
+
+PYTHON_CELL_MAGICS = frozenset(
+    {"time", "timeit", "capture", "prun", "memit", "px", "debug", "script_python"}
+)
+"""Cell magics whose body is Python (``%%time`` runs the cell): the body is checked."""
+
+
+def _cell_magic(cell_lines: list[str]) -> str | None:
+    """The name of the cell magic the cell starts with (``%%time`` -> ``time``)."""
+    for line in cell_lines:
+        stripped = line.strip()
+        if not stripped:
+            continue
+        if stripped.startswith("%%"):
+            return stripped[2:].split(maxsplit=1)[0] if stripped[2:].strip() else ""
+        return None
+    return None
 
 
 def _cell_text(source: object) -> str:

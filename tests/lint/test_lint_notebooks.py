@@ -35,11 +35,11 @@ def notebook(*cells: tuple[str, str]) -> str:
 TASK_NOTEBOOK = notebook(
     ("markdown", "# Fan-out\nA task that submits work."),
     ("code", "%matplotlib inline\n!pip install dask\nfrom dask.distributed import get_client\n"),
-    ("code", "%%time\nthis is not python\n"),
+    ("code", "%%bash\nthis is not python\n"),
     ("code", "def task(x):\n    fut = get_client().submit(inc, x)\n    return fut\n"),
     ("code", "files = !ls\ntask?\nclient.submit(task, 1)\n"),
 )
-"""RD001 in code cell 3 (the %%time cell is code cell 2), line 3, column 5."""
+"""RD001 in code cell 3 (the %%bash cell is code cell 2), line 3, column 5."""
 
 
 def test_finding_in_a_cell_points_at_cell_and_line(run_lint: Run, write: Write) -> None:
@@ -60,6 +60,16 @@ def test_magics_and_shell_lines_are_skipped(run_lint: Run, write: Write) -> None
     ))
     result = run_lint("magic.ipynb")
     assert (result.exit_code, result.output) == (0, "")
+
+
+def test_a_time_cell_magic_body_is_checked(run_lint: Run, write: Write) -> None:
+    """The body of a ``%%time`` cell is Python and is checked (the magic line is not)."""
+    write("timed.ipynb", notebook(
+        ("code", "%%time\nfrom dask.distributed import get_client\n\n"
+                 "def task(x):\n    return get_client().submit(inc, x)\n"),
+    ))
+    result = run_lint("timed.ipynb")
+    assert result.stdout.startswith("timed.ipynb:cell 1, line 5, col 5: RD001")
 
 
 def test_noqa_works_in_a_cell(run_lint: Run, write: Write) -> None:

@@ -47,6 +47,17 @@ into the next iteration, and computations that do not depend on the loop variabl
 """
     VALID = (
         example("""
+            import time
+
+            import dask.array as da
+
+            y = da.random.normal(10, 0.1, size=(20_000, 20_000)).mean(axis=0)
+            for scheduler in ["threading", "processes", "sync"]:
+                start = time.perf_counter()
+                y.compute(scheduler=scheduler)
+                print(scheduler, time.perf_counter() - start)
+        """),
+        example("""
             import dask.array as da
 
             for workers in [2, 4, 8]:
@@ -218,7 +229,9 @@ into the next iteration, and computations that do not depend on the loop variabl
                 continue
             elided = _elided(exprs)  # foo.select(...).compute(): what was left out varies
             if not elided and not used & loops.assigned_names(loop):
-                if _invariant_collection(analysis, site, loop, exprs):
+                if _invariant_collection(analysis, site, loop, exprs) and not _must_run_here(
+                    analysis, site, loop, _assigned_by(site.statement)
+                ):
                     flagged.add(id(site.node))
                     yield Finding(site.node, {"call": call_name, "what": _SAME_VALUE})
                 continue
@@ -327,6 +340,9 @@ _CLUSTER_CHANGES = frozenset(
 )
 """``client.run(set_up, size)`` / ``cluster.scale(n)`` in the loop: the iterations are
 experiments on a changing cluster, not independent values."""
+_CLOCKS = frozenset(
+    {"time.time", "time.perf_counter", "time.monotonic", "perf_counter", "default_timer"}
+)
 _STATEFUL_CONSUMERS = frozenset(
     {"partial_fit", "fit", "train", "update", "write", "writerow", "send", "put", "emit", "push"}
 )
@@ -337,6 +353,8 @@ def _must_run_here(analysis: Analysis, site: CallSite, loop: Loop, targets: set[
     loop_start, loop_end = pos_of(loop), end_of(loop)
     if _checked_by_an_assertion(site):
         return True
+    if any(loops.names_in(k.value) & loops.assigned_names(loop) for k in site.node.keywords):
+        return True  # yd.compute(scheduler=name): each iteration computes another way
     if targets and _read_before(targets, site, loop):
         return True  # centers = X[idx].compute() read at the top of the next iteration
     for item in site.withs:
@@ -359,6 +377,8 @@ def _must_run_here(analysis: Analysis, site: CallSite, loop: Loop, targets: set[
             return True
         if name in _CLUSTER_CHANGES and isinstance(node.func, ast.Attribute):
             return True  # each iteration measures the cluster in a new state
+        if _callee(node) in _CLOCKS:
+            return True  # the loop times each computation
     return False
 
 
