@@ -449,6 +449,8 @@ class Analysis:
                 return frozenset({COLLECTION})
             if LARGE in receiver and func.attr in sizes.LARGE_PRESERVING_METHODS:
                 return frozenset({LARGE})
+            if func.attr == "fit" and call.args and COLLECTION not in receiver:
+                return frozenset({LARGE})  # a fitted model (scikit-learn's fit returns it)
             if RNG in receiver and sizes.rng_bytes(func.attr, call) >= sizes.LARGE_BYTES:
                 return frozenset({LARGE})
             if (

@@ -153,6 +153,19 @@ is at least 1 MB. Objects of unknown size are not flagged.
         """,
             12,
         ),
+        example(
+            """
+            from distributed import Client
+            from sklearn.ensemble import RandomForestClassifier
+
+            client = Client()
+            model = RandomForestClassifier(n_estimators=500).fit(X, y)
+            predictions = []
+            for chunk in chunks:
+                predictions.append(client.submit(model.predict, chunk))
+        """,
+            8,
+        ),
     )
 
     def check(self, analysis: Analysis) -> Iterator[Finding]:
