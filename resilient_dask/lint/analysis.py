@@ -19,12 +19,11 @@ from __future__ import annotations
 import ast
 from collections.abc import Iterator, Mapping
 
-from resilient_dask.lint import sizes
+from resilient_dask.lint import clients, sizes
 from resilient_dask.lint.kinds import (
     CARRIES_LARGE,
     CLIENT,
     CLIENT_FACTORIES,
-    CLIENT_FIXTURE_DECORATORS,
     CLIENT_METHODS,
     CLIENT_NAMES,
     COLLECTION,
@@ -292,59 +291,11 @@ class Analysis:
             return NOTHING
         if kind == "param":
             if value is not None:
-                return frozenset({CLIENT}) if self._names_client(value, scope) else NOTHING
-            if binding.name in CLIENT_NAMES or self._is_client_fixture(binding):
+                return frozenset({CLIENT}) if clients.names_client(self, value, scope) else NOTHING
+            if binding.name in CLIENT_NAMES or clients.is_client_fixture(self, binding):
                 return frozenset({CLIENT})
             return NOTHING
         return NOTHING
-
-    def _names_client(self, annotation: ast.expr, scope: Scope) -> bool:
-        """``Client``, ``distributed.Client``, ``"Client"`` or ``Client | None``."""
-        if isinstance(annotation, ast.Constant) and isinstance(annotation.value, str):
-            return annotation.value.rsplit(".", 1)[-1] in ("Client", "Client | None")
-        if isinstance(annotation, ast.BinOp):
-            return self._names_client(annotation.left, scope) or self._names_client(
-                annotation.right, scope
-            )
-        if isinstance(annotation, ast.Subscript):  # Optional[Client]
-            return self._names_client(annotation.slice, scope)
-        return self.qualname(annotation, scope) == "distributed.Client"
-
-    def _is_client_fixture(self, binding: Binding) -> bool:
-        """The first parameter of a ``@gen_cluster(client=True)`` test."""
-        node = binding.scope.node
-        if not isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) or not node.args.args:
-            return False
-        if node.args.args[0].arg != binding.name or binding.scope.parent is None:
-            return False
-        for decorator in node.decorator_list:
-            if (
-                isinstance(decorator, ast.Call)
-                and isinstance(decorator.func, ast.Name | ast.Attribute)
-                and self.qualname(decorator.func, binding.scope.parent)
-                in CLIENT_FIXTURE_DECORATORS
-            ):
-                flag = keyword_arg(decorator, "client")
-                return isinstance(flag, ast.Constant) and flag.value is True
-        return False
-
-    def _returns_client(self, call: ast.Call, scope: Scope) -> bool:
-        """A call to this module's function annotated ``-> Client``, or returning one."""
-        targets = self.function_scopes(call.func, scope) if isinstance(call.func, ast.Name) else []
-        if not targets:
-            return False
-        for target in targets:
-            node = target.node
-            if not isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
-                return False
-            if node.returns is not None and target.parent is not None:
-                if not self._names_client(node.returns, target.parent):
-                    return False
-                continue
-            values = [r.value for r in target.returns]
-            if not values or not all(CLIENT in self.kinds(v, target) for v in values):
-                return False
-        return True
 
     def element_kinds(self, iterable: ast.expr | None, scope: Scope) -> Kinds:
         """What iterating over ``iterable`` yields."""
@@ -417,7 +368,7 @@ class Analysis:
         func_kinds = self.kinds(func, scope)
         if DELAYED_FN in func_kinds:
             return frozenset({DELAYED})
-        if self._returns_client(call, scope):
+        if clients.returns_client(self, call, scope):
             return frozenset({CLIENT})
         name = self.qualname(func, scope)
         if name is not None:
