@@ -100,3 +100,21 @@ def test_scatter_of_ready_items_names_the_container() -> None:
         "client.scatter() scatters the items of 'chunks', already in memory, one at a time: "
         "one round trip per item"
     )
+
+
+def test_blocking_wait_names_the_future_it_waits_on() -> None:
+    """RD002 names ``future.result()`` and ``cc.gather()`` as written."""
+    messages = _messages(
+        """
+        from distributed import get_client
+
+        def f(x):
+            cc = get_client()
+            future = cc.submit(inc, x)
+            both = cc.gather([future])
+            return future.result()
+        """,
+        "RD002",
+    )
+    assert [m.split(" while ")[0] for m in messages] == [
+        "task 'f' blocks on cc.gather()", "task 'f' blocks on future.result()"]

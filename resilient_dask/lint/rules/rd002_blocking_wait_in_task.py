@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 from resilient_dask.lint.analysis import Analysis
 from resilient_dask.lint.kinds import FROM_WORKER_CLIENT, FUTURE
-from resilient_dask.lint.rules.base import Finding, Rule, example
+from resilient_dask.lint.rules.base import Finding, Rule, called_text, example
 from resilient_dask.lint.scopes import Scope
 
 
@@ -17,16 +17,13 @@ def blocking_call(analysis: Analysis, call: ast.Call, scope: Scope) -> tuple[str
     if isinstance(func, ast.Attribute) and func.attr == "result":
         kinds = analysis.kinds(func.value, scope)
         if FUTURE in kinds:
-            return ".result()", FROM_WORKER_CLIENT in kinds
+            return called_text(call), FROM_WORKER_CLIENT in kinds
         return None
     if analysis.client_method(call, scope) == "gather":
-        return "client.gather()", FROM_WORKER_CLIENT in analysis.kinds(func, scope)
+        return called_text(call), FROM_WORKER_CLIENT in analysis.kinds(func, scope)
     if analysis.is_call_to(call, scope, "distributed.wait", "distributed.as_completed"):
-        name = (
-            "wait()" if analysis.is_call_to(call, scope, "distributed.wait") else "as_completed()"
-        )
         arg = call.args[0] if call.args else None
-        return name, FROM_WORKER_CLIENT in analysis.kinds(arg, scope)
+        return called_text(call), FROM_WORKER_CLIENT in analysis.kinds(arg, scope)
     return None
 
 
