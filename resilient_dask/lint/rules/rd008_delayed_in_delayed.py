@@ -159,6 +159,21 @@ result = total([inc(x) for x in range(10)])   # graph built at the top level
         """,
             9,
         ),
+        example(
+            """
+            from dask import delayed
+
+            def inc(x):
+                return x + 1
+
+            def apply_doubled(fn, x):
+                return fn(x) * 2
+
+            d_inc = delayed(inc)
+            result = delayed(apply_doubled)(d_inc, 1)
+        """,
+            7,
+        ),
     )
 
     def check(self, analysis: Analysis) -> Iterator[Finding]:
@@ -189,6 +204,16 @@ def _computes_through_a_client(analysis: Analysis, function: Scope) -> bool:
 def _passed_in_and_called(analysis: Analysis) -> Iterator[Finding]:
     """``apply(inc, 1)`` where ``apply`` is delayed, ``inc`` too, and ``apply`` calls it."""
     delayed_names = {scope.name for scope, how in analysis.tasks() if "delayed" in how}
+    delayed_names.update(  # d_inc = delayed(inc)
+        name
+        for name, bindings in analysis.module.bindings.items()
+        if any(
+            b.kind == "assign"
+            and isinstance(b.value, ast.Call)
+            and analysis.is_delayed_call(b.value, analysis.module)
+            for b in bindings
+        )
+    )
     if not delayed_names:
         return
     for site in analysis.calls():
