@@ -39,8 +39,27 @@ def total(values):         # receives computed values
 
 result = total([inc(x) for x in range(10)])   # graph built at the top level
 ```
+
+Not flagged: a delayed function passed *as an argument* to another delayed function and
+called there (`apply(inc, 1)` with both decorated). Dask computes every Delayed argument
+before the call, so `apply` receives the plain function and calling it builds no graph.
+Also not flagged: a delayed function that computes its inner graph through a client
+(`worker_client().compute(...)`), the pattern distributed documents.
 """
     VALID = (
+        example("""
+            import dask
+
+            @dask.delayed
+            def inc(x):
+                return x + 1
+
+            @dask.delayed
+            def apply(fn, x):
+                return fn(x)
+
+            out = apply(inc, 1)  # Dask computes inc first: apply gets the plain function
+        """),
         example("""
             import dask
 
@@ -142,42 +161,9 @@ result = total([inc(x) for x in range(10)])   # graph built at the top level
         """,
             7,
         ),
-        example(
-            """
-            import dask
-
-            @dask.delayed
-            def inc(x):
-                return x + 1
-
-            @dask.delayed
-            def apply(fn, x):
-                return fn(x)
-
-            out = apply(inc, 1)
-            twice = dask.delayed(apply)(inc, out)
-        """,
-            9,
-        ),
-        example(
-            """
-            from dask import delayed
-
-            def inc(x):
-                return x + 1
-
-            def apply_doubled(fn, x):
-                return fn(x) * 2
-
-            d_inc = delayed(inc)
-            result = delayed(apply_doubled)(d_inc, 1)
-        """,
-            7,
-        ),
     )
 
     def check(self, analysis: Analysis) -> Iterator[Finding]:
-        yield from _passed_in_and_called(analysis)
         for scope, how in analysis.tasks():
             if "delayed" not in how or _computes_through_a_client(analysis, scope):
                 continue  # the documented worker_client().compute(inner graph) pattern
@@ -200,56 +186,3 @@ def _computes_through_a_client(analysis: Analysis, function: Scope) -> bool:
         for site in analysis.body_calls(function)
     )
 
-
-def _passed_in_and_called(analysis: Analysis) -> Iterator[Finding]:
-    """``apply(inc, 1)`` where ``apply`` is delayed, ``inc`` too, and ``apply`` calls it."""
-    delayed_names = {scope.name for scope, how in analysis.tasks() if "delayed" in how}
-    delayed_names.update(  # d_inc = delayed(inc)
-        name
-        for name, bindings in analysis.module.bindings.items()
-        if any(
-            b.kind == "assign"
-            and isinstance(b.value, ast.Call)
-            and analysis.is_delayed_call(b.value, analysis.module)
-            for b in bindings
-        )
-    )
-    if not delayed_names:
-        return
-    for site in analysis.calls():
-        call = site.node
-        passed = [
-            (index, arg)
-            for index, arg in enumerate(call.args)
-            if isinstance(arg, ast.Name)
-            and arg.id in delayed_names
-            and DELAYED_FN in analysis.kinds(arg, site.scope)
-        ]
-        if not passed:
-            continue
-        target = _delayed_function(analysis, call, site.scope)
-        if target is None:
-            continue
-        node = target.node
-        assert isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda)
-        params = [a.arg for a in (*node.args.posonlyargs, *node.args.args)]
-        names = {params[i]: ast.unparse(arg) for i, arg in passed if i < len(params)}
-        for inner in analysis.body_calls(target):
-            func = inner.node.func
-            if isinstance(func, ast.Name) and func.id in names:
-                what = (
-                    f"calls the delayed function '{names[func.id]}' passed in as '{func.id}'"
-                )
-                yield Finding(inner.node, {"task": target.name, "what": what})
-
-
-def _delayed_function(analysis: Analysis, call: ast.Call, scope: Scope) -> Scope | None:
-    """The module's function that ``call`` runs as a delayed task, if it is one."""
-    func = call.func
-    if isinstance(func, ast.Call) and analysis.is_delayed_call(func, scope) and func.args:
-        candidates = analysis.function_scopes(func.args[0], scope)
-    elif isinstance(func, ast.Name) and DELAYED_FN in analysis.kinds(func, scope):
-        candidates = analysis.function_scopes(func, scope)
-    else:
-        return None
-    return candidates[0] if len(candidates) == 1 else None
