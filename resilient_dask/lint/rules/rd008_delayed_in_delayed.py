@@ -232,12 +232,17 @@ _SERIAL = (
 def _passed_in_and_called(analysis: Analysis) -> Iterator[Finding]:
     """``do_math(1, 2, add)`` where ``do_math`` and ``add`` are delayed and ``do_math``
     calls ``op(x, y)``: the calls run serially inside the task (dask/dask#10733)."""
+    candidates = _delayed_function_names(analysis)
+    if not candidates:
+        return
     for site in analysis.calls():
         call = site.node
         passed = [
             (index, arg)
             for index, arg in enumerate(call.args)
-            if isinstance(arg, ast.Name) and _is_delayed_function(analysis, arg, site.scope)
+            if isinstance(arg, ast.Name)
+            and arg.id in candidates
+            and _is_delayed_function(analysis, arg, site.scope)
         ]
         if not passed:
             continue
@@ -253,6 +258,22 @@ def _passed_in_and_called(analysis: Analysis) -> Iterator[Finding]:
             if isinstance(func, ast.Name) and func.id in names:
                 what = f"calls the delayed function '{names[func.id]}' passed in as '{func.id}'"
                 yield Finding(inner.node, {"task": target.name, "what": what + _SERIAL})
+
+
+def _delayed_function_names(analysis: Analysis) -> set[str]:
+    """Names that may hold a delayed function: ``@delayed`` defs and ``x = delayed(...)``
+    anywhere in the module (a cheap filter before the real check)."""
+    names = {scope.name for scope, how in analysis.tasks() if "delayed" in how}
+    for scope in analysis.scopes:
+        for name, bindings in scope.bindings.items():
+            if any(
+                b.kind == "assign"
+                and isinstance(b.value, ast.Call)
+                and analysis.is_delayed_call(b.value, scope)
+                for b in bindings
+            ):
+                names.add(name)
+    return names
 
 
 def _is_delayed_function(analysis: Analysis, name: ast.Name, scope: Scope) -> bool:
