@@ -87,6 +87,8 @@ class Analysis:
         self._qualnames: dict[int, str | None] = {}
         self._active: set[int] = set()
         self._tasks: dict[int, set[str]] | None = None
+        self.client_receivers: dict[int, frozenset[str]] = {}
+        """Per scope: names its code uses as a client (see :func:`clients.used_as_client`)."""
 
     # -- iteration helpers ---------------------------------------------------
     def calls(self) -> Iterator[CallSite]:
@@ -263,7 +265,10 @@ class Analysis:
                 continue
             value = self.binding_kinds(binding)
             result = value if result is None else result & value
-        return (result or NOTHING) | mutated
+        found = (result or NOTHING) | mutated
+        if not found and clients.used_as_client(self, expr.id, bindings[0].scope):
+            return frozenset({CLIENT})
+        return found
 
     def _mutation_kinds(self, mutation: Binding) -> Kinds:
         value = self.kinds(mutation.value, mutation.scope)

@@ -12,6 +12,14 @@ from typing import TYPE_CHECKING
 
 from resilient_dask.lint.kinds import CLIENT, CLIENT_FIXTURE_DECORATORS
 
+ONLY_CLIENT_METHODS = frozenset(
+    "scheduler_info run_on_scheduler upload_file wait_for_workers rebalance replicate "
+    "has_what who_has publish_dataset get_dataset unpublish_dataset list_datasets "
+    "register_plugin register_worker_plugin get_task_stream retire_workers "
+    "get_worker_logs get_scheduler_logs".split()
+)
+"""Methods only a Dask client has: their receiver is one, whatever its name."""
+
 if TYPE_CHECKING:
     from resilient_dask.lint.analysis import Analysis
     from resilient_dask.lint.scopes import Binding, Scope
@@ -66,6 +74,33 @@ def returns_client(analysis: Analysis, call: ast.Call, scope: Scope) -> bool:
         if not values or not all(CLIENT in analysis.kinds(v, target) for v in values):
             return False
     return True
+
+
+def used_as_client(analysis: Analysis, name: str, scope: Scope) -> bool:
+    """``name`` (bound in ``scope``, to something unknown) is used as only a client is:
+    ``c.scheduler_info()``, ``c.upload_file(...)``..., or both ``c.submit``/``c.map`` and
+    ``c.gather`` (an executor has no ``gather``, an MPI communicator no ``submit``)."""
+    receivers = analysis.client_receivers.get(id(scope))
+    if receivers is None:
+        receivers = analysis.client_receivers[id(scope)] = _client_receivers(scope)
+    return name in receivers
+
+
+def _client_receivers(scope: Scope) -> frozenset[str]:
+    methods: dict[str, set[str]] = {}
+    stack = [scope]
+    while stack:
+        current = stack.pop()
+        stack.extend(current.children)
+        for site in current.calls:
+            func = site.node.func
+            if isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name):
+                methods.setdefault(func.value.id, set()).add(func.attr)
+    return frozenset(
+        name
+        for name, used in methods.items()
+        if used & ONLY_CLIENT_METHODS or (used & {"submit", "map"} and "gather" in used)
+    )
 
 
 def _keyword(call: ast.Call, name: str) -> ast.expr | None:

@@ -24,6 +24,17 @@ METHOD = "method:"  # prefix: a bound client method, e.g. ``submit = client.subm
 
 FUTUREISH = frozenset({FUTURE, FUTURES, PERSISTED})
 
+CLIENT_WORDS = (
+    "client",
+    "Client",
+    "Executor",
+    "gather",
+    "scheduler_info",
+    "wait_for_workers",
+    "upload_file",
+)
+"""Words a module that uses a client spells (``Rule.triggers`` of the client rules): its
+names, the old ``Executor``, and the methods by which an unknown value shows it is one."""
 CLIENT_NAMES = frozenset("client _client dask_client".split())
 """Names assumed to hold a Client when nothing else is known about them."""
 CLIENT_METHODS = frozenset("submit map scatter compute persist gather result".split())

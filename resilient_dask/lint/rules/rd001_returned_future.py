@@ -6,7 +6,7 @@ import ast
 from collections.abc import Iterator
 
 from resilient_dask.lint.analysis import Analysis
-from resilient_dask.lint.kinds import FUTURE, FUTURES, PERSISTED
+from resilient_dask.lint.kinds import CLIENT_WORDS, FUTURE, FUTURES, PERSISTED
 from resilient_dask.lint.rules.base import Finding, Rule, example
 
 
@@ -14,7 +14,7 @@ class ReturnedFuture(Rule):
     code = "RD001"
     name = "returned-future"
     severity = "error"
-    triggers = ("client", "Client", "Executor")
+    triggers = CLIENT_WORDS
     summary = "A task returns a Future (or a list/tuple/dict of them) that it created itself."
     message = (
         "task '{task}' returns {what} it created with its own client; the cluster releases "

@@ -6,7 +6,7 @@ import ast
 from collections.abc import Iterator
 
 from resilient_dask.lint.analysis import Analysis
-from resilient_dask.lint.kinds import FROM_WORKER_CLIENT, FUTURE
+from resilient_dask.lint.kinds import CLIENT_WORDS, FROM_WORKER_CLIENT, FUTURE
 from resilient_dask.lint.rules.base import Finding, Rule, called_text, example
 from resilient_dask.lint.scopes import Scope
 
@@ -31,7 +31,7 @@ class BlockingWaitInTask(Rule):
     code = "RD002"
     name = "blocking-wait-in-task"
     severity = "error"
-    triggers = ("client", "Client", "Executor")
+    triggers = CLIENT_WORDS
     summary = (
         "A task waits for Futures (.result(), gather(), wait(), as_completed()) "
         "while holding its worker thread."
@@ -62,6 +62,16 @@ def task(items):
 ```
 """
     VALID = (
+        example("""
+            from distributed import wait
+
+            def settle(futures):
+                wait(futures)
+                return len(futures)
+
+            def run(pool, batches):
+                return [pool.submit(settle, b).result() for b in batches]
+        """),
         example("""
             from distributed import get_client, wait
 
@@ -209,6 +219,20 @@ def task(items):
                 client.submit(fn, batch)
         """,
             6,
+        ),
+        example(
+            """
+            from distributed import wait
+
+            def settle(futures):
+                wait(futures)
+                return len(futures)
+
+            def run(c, batches):
+                futures = c.map(settle, batches)
+                return c.gather(futures)
+        """,
+            4,
         ),
     )
 

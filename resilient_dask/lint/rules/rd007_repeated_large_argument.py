@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 from resilient_dask.lint import loops
 from resilient_dask.lint.analysis import Analysis
-from resilient_dask.lint.kinds import CARRIES_LARGE, LARGE
+from resilient_dask.lint.kinds import CARRIES_LARGE, CLIENT_WORDS, LARGE
 from resilient_dask.lint.rules._taskcalls import task_call
 from resilient_dask.lint.rules.base import Finding, Rule, example
 from resilient_dask.lint.scopes import CallSite
@@ -17,7 +17,7 @@ class RepeatedLargeArgument(Rule):
     code = "RD007"
     name = "repeated-large-argument"
     severity = "warning"
-    triggers = ("client", "Client", "Executor", "delayed")
+    triggers = (*CLIENT_WORDS, "delayed")
     summary = (
         "The same large object is passed to submit/delayed on every iteration of a loop "
         "(directly, in a functools.partial, or as a bound method's object)."

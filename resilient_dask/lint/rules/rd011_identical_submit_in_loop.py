@@ -7,6 +7,7 @@ from collections.abc import Iterator
 
 from resilient_dask.lint import loops
 from resilient_dask.lint.analysis import Analysis
+from resilient_dask.lint.kinds import CLIENT_WORDS
 from resilient_dask.lint.rules.base import Finding, Rule, called_text, example
 
 
@@ -14,7 +15,7 @@ class IdenticalSubmitInLoop(Rule):
     code = "RD011"
     name = "identical-submit-in-loop"
     severity = "warning"
-    triggers = ("client", "Client", "Executor")
+    triggers = CLIENT_WORDS
     summary = "A loop submits the same function with the same arguments without pure=False."
     message = (
         "{submit}({function}, ...) has the same function and arguments on every "
