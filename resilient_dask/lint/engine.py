@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from resilient_dask.lint.analysis import Analysis
 from resilient_dask.lint.diagnostics import Diagnostic, PathError, SourceError
 from resilient_dask.lint.rules import RULES, RULES_BY_CODE, Rule, expand_selector
-from resilient_dask.lint.testcode import is_test_path, test_function_lines
+from resilient_dask.lint.testcode import is_test_path
 
 _NOQA = re.compile(
     r"#\s*noqa(?::\s?(?P<codes>[A-Z]+[0-9]+(?:[,\s]+[A-Z]+[0-9]+)*))?", re.IGNORECASE
@@ -162,7 +162,7 @@ def check_module_tree(
     if not imported_tasks:
         rules = [r for r in rules if not r.triggers or any(word in source for word in r.triggers)]
     if is_test_path(path):
-        rules = [r for r in rules if r.checks_tests()]  # see testcode.py
+        rules = [r for r in rules if r.severity == "error"]  # see testcode.py
     wants_facts = "import" in source and any(word in source for word in _SUBMISSION_WORDS)
     if not rules and not wants_facts:
         return ModuleResult([])
@@ -172,8 +172,6 @@ def check_module_tree(
     try:
         analysis = Analysis(tree, imported_tasks)
         found = _run_rules(analysis, rules, lines, path, noqa=noqa) if rules else []
-        if any(not RULES_BY_CODE[d.code].checks_tests() for d in found):
-            found = _outside_test_functions(found, tree)
         if wants_facts:
             analysis.task_kinds(analysis.module)  # runs find_tasks, which records them
         return ModuleResult(found, tuple(analysis.external_tasks))
@@ -268,17 +266,6 @@ def lint_source(
     codes = resolve_codes(select, ignore)
     text = decode(source, path) if isinstance(source, bytes) else source
     return check_source(text, path, codes, noqa=noqa)
-
-
-def _outside_test_functions(found: list[Diagnostic], tree: ast.Module) -> list[Diagnostic]:
-    """Drop findings of rules that skip tests inside ``def test_*`` / ``class Test*``."""
-    ranges = test_function_lines(tree)
-    return [
-        d
-        for d in found
-        if RULES_BY_CODE[d.code].checks_tests()
-        or not any(start <= d.line <= end for start, end in ranges)
-    ]
 
 
 def _elided(node: ast.AST) -> bool:

@@ -64,22 +64,12 @@ class Rule:
     """One line: what to write instead."""
     explanation: ClassVar[str]
     """Markdown: why it is wrong and the correct alternative, with code."""
-    reported_in_tests: ClassVar[bool | None] = None
-    """Whether findings in test code are reported (None: errors yes, warnings no).
-    See :mod:`resilient_dask.lint.testcode`."""
     VALID: ClassVar[tuple[Example, ...]]
     INVALID: ClassVar[tuple[Example, ...]]
 
     def check(self, analysis: Analysis) -> Iterator[Finding]:
         """Yield one :class:`Finding` per offending call or statement."""
         raise NotImplementedError
-
-    @classmethod
-    def checks_tests(cls) -> bool:
-        """Whether this rule reports findings in test code."""
-        if cls.reported_in_tests is None:
-            return cls.severity == "error"
-        return cls.reported_in_tests
 
     @classmethod
     def render_message(cls, args: dict[str, str]) -> str:
