@@ -93,6 +93,8 @@ def canonical(qualname: str) -> str:
     if qualname.startswith("dask.distributed."):
         qualname = "distributed." + qualname[len("dask.distributed.") :]
     parts = qualname.split(".")
+    if parts[0] == "distributed" and parts[-1] == "local_client":
+        return "distributed.worker_client"  # its name before distributed 1.15
     if parts[0] == "distributed" and len(parts) > 2 and parts[-1] in DISTRIBUTED_NAMES:
         return "distributed." + parts[-1]
     if qualname == "dask.delayed.delayed":

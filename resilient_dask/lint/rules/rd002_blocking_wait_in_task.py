@@ -63,6 +63,20 @@ def task(items):
 """
     VALID = (
         example("""
+            from distributed import Client, local_client
+
+            def fib(n):
+                if n < 2:
+                    return n
+                with local_client() as lc:
+                    a = lc.submit(fib, n - 1)
+                    b = lc.submit(fib, n - 2)
+                    a, b = lc.gather([a, b])
+                    return a + b
+
+            future = Client().submit(fib, 10)
+        """),
+        example("""
             from distributed import wait
 
             def settle(futures):
