@@ -554,8 +554,14 @@ class Analysis:
     def in_worker_client_block(self, site: CallSite) -> bool:
         """Whether the call is inside ``with worker_client() ...:`` in its function."""
         return any(
-            isinstance(item.context_expr, ast.Call)
-            and self.is_call_to(item.context_expr, site.scope, "distributed.worker_client")
+            (
+                isinstance(item.context_expr, ast.Call)
+                and self.is_call_to(item.context_expr, site.scope, "distributed.worker_client")
+            )
+            or (  # cm = worker_client(); with cm as c:
+                isinstance(item.context_expr, ast.Name)
+                and WORKER_CLIENT in self.kinds(item.context_expr, site.scope)
+            )
             for item in site.withs
         )
 
