@@ -6,7 +6,7 @@ imports the code it checks, nor ``dask`` or ``distributed`` themselves.
 
 from __future__ import annotations
 
-from resilient_dask.lint.config import ConfigError, LintConfig, load_config
+from resilient_dask.lint.config import ConfigError, LintConfig, NearestConfig, load_config
 from resilient_dask.lint.diagnostics import Diagnostic, PathError, Severity, SourceError
 from resilient_dask.lint.engine import lint_source
 from resilient_dask.lint.rules import RULES, Rule, find_rule
@@ -18,6 +18,7 @@ __all__ = [
     "Diagnostic",
     "LintConfig",
     "LintReport",
+    "NearestConfig",
     "PathError",
     "Rule",
     "Severity",

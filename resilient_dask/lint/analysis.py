@@ -17,9 +17,9 @@ answer is "nothing known", so rules stay quiet rather than guess.
 from __future__ import annotations
 
 import ast
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 
-from resilient_dask.lint import sizes
+from resilient_dask.lint import clients, sizes
 from resilient_dask.lint.kinds import (
     CARRIES_LARGE,
     CLIENT,
@@ -46,6 +46,7 @@ from resilient_dask.lint.kinds import (
     PERSISTED,
     REDUCTIONS,
     RNG,
+    UNIMPORTED_NAMES,
     WORKER_CLIENT,
     Kinds,
     canonical,
@@ -67,8 +68,15 @@ _CONTAINER_LITERALS = (
 class Analysis:
     """Scopes, name resolution, value kinds and tasks of one parsed module."""
 
-    def __init__(self, tree: ast.Module) -> None:
+    def __init__(
+        self, tree: ast.Module, imported_tasks: Mapping[str, frozenset[str]] | None = None
+    ) -> None:
+        """``imported_tasks``: this module's functions that other modules of the
+        project run as tasks (name -> how), found by :mod:`~resilient_dask.lint.project`."""
         collector = Collector(tree)
+        self.imported_tasks: Mapping[str, frozenset[str]] = imported_tasks or {}
+        self.external_tasks: list[tuple[str, str]] = []
+        """``(qualname, how)`` of imported functions this module runs as tasks."""
         self.tree = tree
         self.module = collector.module
         self.scopes = collector.scopes
@@ -79,6 +87,8 @@ class Analysis:
         self._qualnames: dict[int, str | None] = {}
         self._active: set[int] = set()
         self._tasks: dict[int, set[str]] | None = None
+        self.client_receivers: dict[int, frozenset[str]] = {}
+        """Per scope: names its code uses as a client (see :func:`clients.used_as_client`)."""
 
     # -- iteration helpers ---------------------------------------------------
     def calls(self) -> Iterator[CallSite]:
@@ -144,7 +154,7 @@ class Analysis:
             return None
         owner = self.lookup(expr.id, scope)
         if owner is None:
-            return None
+            return UNIMPORTED_NAMES.get(expr.id)  # a snippet without its imports
         names: set[str] = set()
         for binding in owner.bindings[expr.id]:
             if binding.kind == "import":
@@ -255,7 +265,10 @@ class Analysis:
                 continue
             value = self.binding_kinds(binding)
             result = value if result is None else result & value
-        return (result or NOTHING) | mutated
+        found = (result or NOTHING) | mutated
+        if not found and clients.used_as_client(self, expr.id, bindings[0].scope):
+            return frozenset({CLIENT})
+        return found
 
     def _mutation_kinds(self, mutation: Binding) -> Kinds:
         value = self.kinds(mutation.value, mutation.scope)
@@ -283,12 +296,10 @@ class Analysis:
             return NOTHING
         if kind == "param":
             if value is not None:
-                return (
-                    frozenset({CLIENT})
-                    if self.qualname(value, scope) == "distributed.Client"
-                    else NOTHING
-                )
-            return frozenset({CLIENT}) if binding.name in CLIENT_NAMES else NOTHING
+                return frozenset({CLIENT}) if clients.names_client(self, value, scope) else NOTHING
+            if binding.name in CLIENT_NAMES or clients.is_client_fixture(self, binding):
+                return frozenset({CLIENT})
+            return NOTHING
         return NOTHING
 
     def element_kinds(self, iterable: ast.expr | None, scope: Scope) -> Kinds:
@@ -362,6 +373,8 @@ class Analysis:
         func_kinds = self.kinds(func, scope)
         if DELAYED_FN in func_kinds:
             return frozenset({DELAYED})
+        if clients.returns_client(self, call, scope):
+            return frozenset({CLIENT})
         name = self.qualname(func, scope)
         if name is not None:
             if name in CLIENT_FACTORIES:
@@ -392,6 +405,8 @@ class Analysis:
                 return frozenset({COLLECTION})
             if LARGE in receiver and func.attr in sizes.LARGE_PRESERVING_METHODS:
                 return frozenset({LARGE})
+            if func.attr == "fit" and call.args and COLLECTION not in receiver:
+                return frozenset({LARGE})  # a fitted model (scikit-learn's fit returns it)
             if RNG in receiver and sizes.rng_bytes(func.attr, call) >= sizes.LARGE_BYTES:
                 return frozenset({LARGE})
             if (
@@ -407,8 +422,33 @@ class Analysis:
         ):
             return frozenset({LARGE}) if sizes.builtin_bytes(call) >= sizes.LARGE_BYTES else NOTHING
         if _looks_like_constructor(func):
+            if self._class_holds_large(func, scope):
+                return frozenset({CARRIES_LARGE})
             return self._carried(call, scope) & {CARRIES_LARGE}
         return NOTHING
+
+    def _class_holds_large(self, func: ast.expr, scope: Scope) -> bool:
+        """A class of this module whose ``__init__`` stores a large object on ``self``."""
+        if not isinstance(func, ast.Name):
+            return False
+        owner = self.lookup(func.id, scope)
+        if owner is None:
+            return False
+        for binding in owner.bindings[func.id]:
+            if binding.kind != "class" or binding.node is None:
+                continue
+            body = self.scope_of.get(id(binding.node))
+            for method in body.children if body is not None else ():
+                if method.name != "__init__":
+                    continue
+                for target, value, _ in method.attr_stores:
+                    if (
+                        isinstance(target.value, ast.Name)
+                        and target.value.id == "self"
+                        and LARGE in self.kinds(value, method)
+                    ):
+                        return True
+        return False
 
     def _carried(self, call: ast.Call, scope: Scope) -> Kinds:
         found: set[str] = set()
@@ -478,6 +518,11 @@ class Analysis:
                         found_scopes.append(target)
                 elif binding.kind == "assign":
                     found_scopes.extend(self.function_scopes(binding.value, binding.scope))
+                elif binding.kind == "element" and isinstance(
+                    binding.value, ast.Tuple | ast.List | ast.Set
+                ):  # for fn in (load, parse): client.submit(fn, ...)
+                    for element in binding.value.elts:
+                        found_scopes.extend(self.function_scopes(element, binding.scope))
         finally:
             self._active.discard(id(expr))
         return found_scopes
@@ -509,8 +554,14 @@ class Analysis:
     def in_worker_client_block(self, site: CallSite) -> bool:
         """Whether the call is inside ``with worker_client() ...:`` in its function."""
         return any(
-            isinstance(item.context_expr, ast.Call)
-            and self.is_call_to(item.context_expr, site.scope, "distributed.worker_client")
+            (
+                isinstance(item.context_expr, ast.Call)
+                and self.is_call_to(item.context_expr, site.scope, "distributed.worker_client")
+            )
+            or (  # cm = worker_client(); with cm as c:
+                isinstance(item.context_expr, ast.Name)
+                and WORKER_CLIENT in self.kinds(item.context_expr, site.scope)
+            )
             for item in site.withs
         )
 

@@ -7,11 +7,18 @@ from pathlib import Path
 
 import click
 
-from resilient_dask.lint.config import ConfigError, LintConfig, find_pyproject, load_config
+from resilient_dask.lint.config import (
+    ConfigError,
+    ConfigSource,
+    LintConfig,
+    NearestConfig,
+    load_config,
+)
+from resilient_dask.lint.diagnostics import SEVERITY_ORDER, Severity
 from resilient_dask.lint.docs import explain as explain_rule
 from resilient_dask.lint.formatters import FORMATS, RENDERERS, render_statistics
 from resilient_dask.lint.rules import RULES, expand_selector, find_rule
-from resilient_dask.lint.runner import STDIN, LintReport, lint_paths
+from resilient_dask.lint.runner import LintReport, lint_paths
 
 
 def _selectors(values: tuple[str, ...], option: str) -> tuple[str, ...] | None:
@@ -32,14 +39,12 @@ def _selectors(values: tuple[str, ...], option: str) -> tuple[str, ...] | None:
     return tuple(found)
 
 
-def _config(paths: tuple[str, ...], config_file: str | None, isolated: bool) -> LintConfig:
+def _config(config_file: str | None, isolated: bool) -> ConfigSource:
     if isolated:
         return LintConfig()
     if config_file is not None:
         return load_config(Path(config_file))
-    start = next((Path(p) for p in paths if p != STDIN), Path.cwd())
-    found = find_pyproject(start)
-    return load_config(found) if found is not None else LintConfig()
+    return NearestConfig()
 
 
 def _emit(text: str, *, err: bool = False) -> None:
@@ -48,7 +53,7 @@ def _emit(text: str, *, err: bool = False) -> None:
 
 
 @click.command("lint", context_settings={"help_option_names": ["-h", "--help"]})
-@click.argument("paths", nargs=-1, metavar="PATH...")
+@click.argument("paths", nargs=-1, metavar="[PATH]...")
 @click.option(
     "--select",
     multiple=True,
@@ -68,6 +73,19 @@ def _emit(text: str, *, err: bool = False) -> None:
     default="text",
     show_default=True,
     help="text: path:line:col: CODE message; json; sarif (2.1.0); github annotations.",
+)
+@click.option(
+    "--exit-zero",
+    is_flag=True,
+    help="Exit 0 even when there are findings (paths that cannot be checked still fail).",
+)
+@click.option(
+    "--fail-on",
+    type=click.Choice(SEVERITY_ORDER),
+    default="warning",
+    show_default=True,
+    help="Lowest severity that makes the exit status 1; with 'error', warnings are shown "
+    "but do not fail.",
 )
 @click.option("--explain", metavar="CODE", help="Explain a rule (e.g. RD001) and exit.")
 @click.option("--statistics", is_flag=True, help="Print counts per rule instead of findings.")
@@ -96,6 +114,8 @@ def lint(
     select: tuple[str, ...],
     ignore: tuple[str, ...],
     output_format: str,
+    exit_zero: bool,
+    fail_on: Severity,
     explain: str | None,
     statistics: bool,
     config_file: str | None,
@@ -103,11 +123,13 @@ def lint(
     jobs: int | None,
     stdin_filename: str | None,
 ) -> None:
-    """Find Dask distributed misuse in PATH... (files, directories, or - for stdin).
+    """Find Dask distributed misuse in PATH... (files, directories, notebooks, or - for
+    stdin; default: the current directory).
 
-    The code is parsed, never imported or run. Exit status: 0 clean, 1 findings
-    (or some paths could not be checked), 2 usage/configuration error or nothing
-    could be checked.
+    The code is parsed, never imported or run. Each file uses the nearest
+    pyproject.toml with a [tool.resilient-dask.lint] table. Exit status: 0 clean,
+    1 findings (see --exit-zero and --fail-on) or some paths could not be checked,
+    2 usage/configuration error or nothing could be checked.
     """
     if explain is not None:
         rule = find_rule(explain)
@@ -118,34 +140,27 @@ def lint(
             )
         click.echo(explain_rule(rule), nl=False)
         return
-    if not paths:
-        raise click.UsageError(
-            "give at least one PATH to check (a file, a directory, "
-            "or - for stdin), e.g. `resilient-dask lint .`"
-        )
     chosen = _selectors(select, "--select")
     skipped = _selectors(ignore, "--ignore") or ()
     try:
-        config = _config(paths, config_file, isolated)
-    except ConfigError as error:
-        click.echo(f"error: {error}", err=True)
-        sys.exit(2)
-    try:
         report = lint_paths(
-            paths,
+            paths or (".",),
             select=chosen,
             ignore=skipped,
-            config=config,
+            config=_config(config_file, isolated),
             jobs=jobs,
             stdin_filename=stdin_filename,
         )
+    except ConfigError as error:
+        click.echo(f"error: {error}", err=True)
+        sys.exit(2)
     except Exception as error:  # pragma: no cover - guard against our own bugs
         click.echo(
             f"error: internal error ({type(error).__name__}: {error}); please report it", err=True
         )
         sys.exit(2)
     _report(report, output_format, statistics)
-    sys.exit(report.exit_code)
+    sys.exit(report.exit_status(fail_on=fail_on, exit_zero=exit_zero))
 
 
 def _report(report: LintReport, output_format: str, statistics: bool) -> None:

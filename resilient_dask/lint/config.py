@@ -1,4 +1,8 @@
-"""``[tool.resilient-dask.lint]`` in the nearest pyproject.toml, validated strictly."""
+"""``[tool.resilient-dask.lint]`` in the nearest pyproject.toml, validated strictly.
+
+:class:`LintConfig` is one table; :class:`NearestConfig` finds, for each file, the
+table of the pyproject.toml nearest to it (as ruff does), reading each file once.
+"""
 
 from __future__ import annotations
 
@@ -42,6 +46,10 @@ class LintConfig:
         """Whether an ``exclude`` glob matches the path, its name or a parent directory."""
         return bool(self.exclude) and any(_matches(self.relative(path), p) for p in self.exclude)
 
+    def for_path(self, path: Path) -> LintConfig:
+        """The settings for ``path``: this configuration, whatever the path."""
+        return self
+
     def ignored_for(self, path: Path) -> tuple[str, ...]:
         """Selectors that ``per-file-ignores`` disables for this file."""
         relative = self.relative(path)
@@ -63,26 +71,6 @@ def _matches(relative: str, pattern: str) -> bool:
         return any(fnmatch.fnmatchcase(part, pattern) for part in parts)
     # a directory pattern matches everything below it
     return any(fnmatch.fnmatchcase("/".join(parts[:i]), pattern) for i in range(1, len(parts)))
-
-
-def find_pyproject(start: Path) -> Path | None:
-    """The nearest pyproject.toml at or above ``start`` that has our table."""
-    try:
-        current = start.resolve()
-    except OSError:
-        return None
-    if not current.is_dir():
-        current = current.parent
-    for directory in (current, *current.parents):
-        candidate = directory / "pyproject.toml"
-        if candidate.is_file():
-            try:
-                text = candidate.read_text(encoding="utf-8")
-            except (OSError, UnicodeDecodeError):
-                continue
-            if "resilient-dask" in text:
-                return candidate
-    return None
 
 
 def load_config(pyproject: Path) -> LintConfig:
@@ -137,3 +125,54 @@ def _codes(key: str, value: Any, where: str) -> tuple[str, ...]:
                 "(see `resilient-dask lint --explain RD001`; codes are RD001..)"
             )
     return codes
+
+
+class NearestConfig:
+    """For each path, the table of the nearest pyproject.toml at or above it.
+
+    Files without one get the defaults. Each directory is looked up and each
+    pyproject.toml read once; an invalid one raises :class:`ConfigError` when a
+    path under it is first asked for.
+    """
+
+    def __init__(self) -> None:
+        self._by_directory: dict[Path, LintConfig] = {}
+        self._by_file: dict[Path, LintConfig] = {}
+
+    def for_path(self, path: Path) -> LintConfig:
+        """The settings that apply to ``path`` (a file or a directory)."""
+        try:
+            resolved = path.resolve()
+        except OSError:
+            return LintConfig()
+        directory = resolved if resolved.is_dir() else resolved.parent
+        return self._for_directory(directory)
+
+    def _for_directory(self, directory: Path) -> LintConfig:
+        cached = self._by_directory.get(directory)
+        if cached is not None:
+            return cached
+        candidate = directory / "pyproject.toml"
+        if _has_our_table(candidate):
+            found = self._by_file.get(candidate)
+            if found is None:
+                found = self._by_file[candidate] = load_config(candidate)
+        elif directory.parent != directory:
+            found = self._for_directory(directory.parent)
+        else:
+            found = LintConfig()
+        self._by_directory[directory] = found
+        return found
+
+
+ConfigSource = LintConfig | NearestConfig
+"""What a run takes its settings from: one fixed table, or the nearest per file."""
+
+
+def _has_our_table(candidate: Path) -> bool:
+    if not candidate.is_file():
+        return False
+    try:
+        return "resilient-dask" in candidate.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return False

@@ -8,11 +8,17 @@ from typing import Literal
 Severity = Literal["error", "warning"]
 """``error``: the code loses data, returns wrong results or can hang.
 ``warning``: the code works but is slow or wasteful; advice."""
+SEVERITY_ORDER: tuple[Severity, ...] = ("warning", "error")
+"""Severities from the least to the most severe."""
 
 
 @dataclass(frozen=True, order=True)
 class Diagnostic:
-    """One finding: rule ``code`` fired at ``path:line:col`` (both 1-based)."""
+    """One finding: rule ``code`` fired at ``path:line:col`` (both 1-based).
+
+    In a notebook, ``cell`` is the 1-based number of the code cell and ``line``
+    counts from the start of that cell; ``cell`` is None in a ``.py`` file.
+    """
 
     path: str
     line: int
@@ -22,10 +28,21 @@ class Diagnostic:
     severity: Severity
     message: str
     fix: str
+    cell: int | None = None
+
+    @property
+    def where(self) -> str:
+        """``path:line:col``, or ``path:cell N, line M, col C`` in a notebook."""
+        if self.cell is None:
+            return f"{self.path}:{self.line}:{self.col}"
+        return f"{self.path}:cell {self.cell}, line {self.line}, col {self.col}"
 
     def as_dict(self) -> dict[str, str | int]:
-        """The JSON shape of this finding (the keys are stable)."""
-        return asdict(self)
+        """The JSON shape of this finding (the keys are stable; ``cell`` only in notebooks)."""
+        found = asdict(self)
+        if found.pop("cell") is not None:
+            found["cell"] = self.cell
+        return found
 
 
 @dataclass(frozen=True, order=True)

@@ -8,11 +8,13 @@ import io
 import re
 import tokenize
 import warnings
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 
 from resilient_dask.lint.analysis import Analysis
 from resilient_dask.lint.diagnostics import Diagnostic, PathError, SourceError
 from resilient_dask.lint.rules import RULES, RULES_BY_CODE, Rule, expand_selector
+from resilient_dask.lint.testcode import is_test_path
 
 _NOQA = re.compile(
     r"#\s*noqa(?::\s?(?P<codes>[A-Z]+[0-9]+(?:[,\s]+[A-Z]+[0-9]+)*))?", re.IGNORECASE
@@ -121,15 +123,58 @@ def check_tree(
     tree: ast.Module, source: str, path: str, codes: Sequence[str], *, noqa: bool = True
 ) -> list[Diagnostic]:
     """Run the rules ``codes`` on a parsed module. Rule bugs raise RuntimeError."""
+    return check_module_tree(tree, source, path, codes, noqa=noqa).diagnostics
+
+
+@dataclass(frozen=True)
+class ModuleResult:
+    """A module's findings, and the imported functions it runs as tasks."""
+
+    diagnostics: list[Diagnostic]
+    submitted: tuple[tuple[str, str], ...] = ()
+    """``(import path as written, how)``: input to the whole-project pass."""
+
+
+_SUBMISSION_WORDS = (
+    "submit(",
+    "delayed",
+    ".map(",
+    "map_partitions(",
+    "map_blocks(",
+    "map_overlap(",
+    "blockwise(",
+)
+"""A module that spells none of these hands no function to Dask: no facts to collect."""
+
+
+def check_module_tree(
+    tree: ast.Module,
+    source: str,
+    path: str,
+    codes: Sequence[str],
+    *,
+    noqa: bool = True,
+    imported_tasks: Mapping[str, frozenset[str]] | None = None,
+) -> ModuleResult:
+    """Run the rules on a parsed module knowing which of its functions other modules
+    submit as tasks (their rules run whatever words the module contains)."""
     rules = [RULES_BY_CODE[code] for code in codes]
-    rules = [r for r in rules if not r.triggers or any(word in source for word in r.triggers)]
-    if not rules:
-        return []
+    if not imported_tasks:
+        rules = [r for r in rules if not r.triggers or any(word in source for word in r.triggers)]
+    if is_test_path(path):
+        rules = [r for r in rules if r.severity == "error"]  # see testcode.py
+    wants_facts = "import" in source and any(word in source for word in _SUBMISSION_WORDS)
+    if not rules and not wants_facts:
+        return ModuleResult([])
     lines = source.splitlines()
     enabled = gc.isenabled()
     gc.disable()  # the analysis allocates many small objects; collection costs ~30%
     try:
-        return _run_rules(Analysis(tree), rules, lines, path, noqa=noqa)
+        analysis = Analysis(tree, imported_tasks)
+        found = _run_rules(analysis, rules, lines, path, noqa=noqa) if rules else []
+        if wants_facts:
+            analysis.task_kinds(analysis.module)  # runs find_tasks, which records them
+        return ModuleResult(found, tuple(analysis.external_tasks))
     finally:
         if enabled:
             gc.enable()
@@ -151,6 +196,8 @@ def _run_rules(
                 "please report it with this file"
             ) from error
         for finding in findings:
+            if _elided(finding.node):
+                continue
             line = getattr(finding.node, "lineno", 1)
             col = _column(lines, line, getattr(finding.node, "col_offset", 0))
             diagnostic = Diagnostic(
@@ -174,11 +221,26 @@ def check_source(
     source: str, path: str, codes: Sequence[str], *, noqa: bool = True
 ) -> list[Diagnostic]:
     """Parse and check source text; SourceError if it cannot be parsed."""
+    return check_module(source, path, codes, noqa=noqa).diagnostics
+
+
+def check_module(
+    source: str,
+    path: str,
+    codes: Sequence[str],
+    *,
+    noqa: bool = True,
+    imported_tasks: Mapping[str, frozenset[str]] | None = None,
+) -> ModuleResult:
+    """Parse and check source text (see :func:`check_module_tree`); SourceError if it
+    cannot be parsed."""
     enabled = gc.isenabled()
     gc.disable()  # parsing allocates many objects and builds no cycles
     try:
         tree = parse(source, path)
-        return check_tree(tree, source, path, codes, noqa=noqa)
+        return check_module_tree(
+            tree, source, path, codes, noqa=noqa, imported_tasks=imported_tasks
+        )
     except RuntimeError as error:
         raise SourceError(PathError(path, str(error))) from None
     finally:
@@ -204,6 +266,18 @@ def lint_source(
     codes = resolve_codes(select, ignore)
     text = decode(source, path) if isinstance(source, bytes) else source
     return check_source(text, path, codes, noqa=noqa)
+
+
+def _elided(node: ast.AST) -> bool:
+    """A call with a ``...`` placeholder among its arguments (a documentation snippet):
+    what was left out cannot be judged."""
+    if not isinstance(node, ast.Call):
+        return False
+    return any(
+        isinstance(inner, ast.Constant) and inner.value is Ellipsis
+        for arg in (*node.args, *(k.value for k in node.keywords))
+        for inner in ast.walk(arg)
+    )
 
 
 class _Defaults(dict[str, str]):

@@ -24,18 +24,23 @@ def tool_version() -> str:
 
 
 def render_text(diagnostics: Sequence[Diagnostic], errors: Sequence[PathError]) -> str:
-    """``path:line:col: RDnnn message``, one finding per line."""
-    return "".join(f"{d.path}:{d.line}:{d.col}: {d.code} {d.message}\n" for d in diagnostics)
+    """``path:line:col: RDnnn message`` (in a notebook ``path:cell N, line M, col C: ...``)."""
+    return "".join(f"{d.where}: {d.code} {d.message}\n" for d in diagnostics)
 
 
 def render_json(diagnostics: Sequence[Diagnostic], errors: Sequence[PathError]) -> str:
-    """A JSON list of findings with code, name, severity, path, line, column, message, fix."""
+    """A JSON list of findings with code, name, severity, path, line, column, message, fix.
+
+    Findings in a notebook also have ``cell`` (1-based, among code cells); their
+    ``line`` counts from the start of that cell.
+    """
     items = [
         {
             "code": d.code,
             "name": d.name,
             "severity": d.severity,
             "path": d.path,
+            **({} if d.cell is None else {"cell": d.cell}),
             "line": d.line,
             "column": d.col,
             "message": d.message,
@@ -60,6 +65,20 @@ def _rule_descriptor(code: str) -> dict[str, object]:
     }
 
 
+def _sarif_location(d: Diagnostic) -> dict[str, object]:
+    """A physical location; in a notebook the region is within the cell, which a logical
+    location (``cell N``) names."""
+    location: dict[str, object] = {
+        "physicalLocation": {
+            "artifactLocation": {"uri": d.path.replace("\\", "/")},
+            "region": {"startLine": d.line, "startColumn": d.col},
+        }
+    }
+    if d.cell is not None:
+        location["logicalLocations"] = [{"name": f"cell {d.cell}", "kind": "module"}]
+    return location
+
+
 def render_sarif(diagnostics: Sequence[Diagnostic], errors: Sequence[PathError]) -> str:
     """A SARIF 2.1.0 log with every rule's metadata and one result per finding."""
     codes = [rule.code for rule in RULES]
@@ -69,14 +88,8 @@ def render_sarif(diagnostics: Sequence[Diagnostic], errors: Sequence[PathError])
             "ruleIndex": codes.index(d.code),
             "level": d.severity,
             "message": {"text": f"{d.message}. Fix: {d.fix}"},
-            "locations": [
-                {
-                    "physicalLocation": {
-                        "artifactLocation": {"uri": d.path.replace("\\", "/")},
-                        "region": {"startLine": d.line, "startColumn": d.col},
-                    }
-                }
-            ],
+            "locations": [_sarif_location(d)],
+            **({} if d.cell is None else {"properties": {"cell": d.cell}}),
         }
         for d in diagnostics
     ]
@@ -129,11 +142,15 @@ def _escape_property(value: str) -> str:
     return _escape_data(value).replace(":", "%3A").replace(",", "%2C")
 
 
+def _cell_note(d: Diagnostic) -> str:
+    return "" if d.cell is None else f" (cell {d.cell})"
+
+
 def render_github(diagnostics: Sequence[Diagnostic], errors: Sequence[PathError]) -> str:
     """GitHub Actions workflow commands: ``::error file=...,line=...,col=...::message``."""
     lines = [
         f"::{d.severity} file={_escape_property(d.path)},line={d.line},col={d.col},"
-        f"title={_escape_property(d.code + ' ' + d.name)}::"
+        f"title={_escape_property(d.code + ' ' + d.name + _cell_note(d))}::"
         f"{_escape_data(d.code + ' ' + d.message)}"
         for d in diagnostics
     ]

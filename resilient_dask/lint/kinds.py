@@ -24,16 +24,48 @@ METHOD = "method:"  # prefix: a bound client method, e.g. ``submit = client.subm
 
 FUTUREISH = frozenset({FUTURE, FUTURES, PERSISTED})
 
+CLIENT_WORDS = (
+    "client",
+    "Client",
+    "Executor",
+    "gather",
+    "scheduler_info",
+    "wait_for_workers",
+    "upload_file",
+)
+"""Words a module that uses a client spells (``Rule.triggers`` of the client rules): its
+names, the old ``Executor``, and the methods by which an unknown value shows it is one."""
 CLIENT_NAMES = frozenset("client _client dask_client".split())
 """Names assumed to hold a Client when nothing else is known about them."""
 CLIENT_METHODS = frozenset("submit map scatter compute persist gather result".split())
 CLIENT_FACTORIES = frozenset(
-    "distributed.get_client distributed.Client distributed.default_client".split()
+    "distributed.get_client distributed.Client distributed.default_client "
+    "distributed.Client.current distributed.Executor".split()
 )
+CLIENT_FIXTURE_DECORATORS = frozenset({"distributed.utils_test.gen_cluster"})
+"""``@gen_cluster(client=True)`` passes the client as the first parameter (``c``)."""
 DISTRIBUTED_NAMES = frozenset(
     "Client get_client worker_client secede rejoin wait as_completed fire_and_forget "
-    "default_client Future get_worker LocalCluster".split()
+    "default_client Future get_worker LocalCluster Executor".split()
 )
+UNIMPORTED_NAMES: dict[str, str] = {
+    "dask": "dask",
+    "distributed": "distributed",
+    "delayed": "dask.delayed",
+    "da": "dask.array",
+    "dd": "dask.dataframe",
+    "db": "dask.bag",
+    "np": "numpy",
+    "pd": "pandas",
+    **{
+        name: f"distributed.{name}"
+        for name in "Client get_client worker_client secede rejoin get_worker "
+        "default_client fire_and_forget as_completed".split()
+    },
+}
+"""What a name means when the module never binds it: snippets from issues and answers
+often leave out their imports (``delayed(f(x))``). A module that binds the name, by
+import or otherwise, uses its own meaning."""
 COLLECTION_MODULES = ("dask.array.", "dask.dataframe.", "dask.bag.")
 COLLECTION_SUBMODULES = frozenset("random fft linalg ma".split())
 """``dask.array.random.random(...)`` builds a collection; ``dask.dataframe.utils.*`` does not."""
@@ -61,6 +93,8 @@ def canonical(qualname: str) -> str:
     if qualname.startswith("dask.distributed."):
         qualname = "distributed." + qualname[len("dask.distributed.") :]
     parts = qualname.split(".")
+    if parts[0] == "distributed" and parts[-1] == "local_client":
+        return "distributed.worker_client"  # its name before distributed 1.15
     if parts[0] == "distributed" and len(parts) > 2 and parts[-1] in DISTRIBUTED_NAMES:
         return "distributed." + parts[-1]
     if qualname == "dask.delayed.delayed":

@@ -119,6 +119,9 @@ class Collector:
         self._loops: tuple[Loop, ...] = ()
         self._withs: tuple[ast.withitem, ...] = ()
         self._statement: ast.AST | None = None
+        self._bound_after: Pos | None = None
+        """While binding an assignment's targets: the end of its value, where the names
+        are really bound (``x = f(x)`` reads the old ``x``)."""
         self._visit_list(tree.body, tree)
 
     # -- scopes -------------------------------------------------------------
@@ -141,7 +144,10 @@ class Collector:
         walrus: bool = False,
     ) -> None:
         scope = self._scope.function() if walrus else self._scope
-        scope.bind(Binding(name, kind, pos_of(node), scope, value, def_node, qualname, self._loops))
+        pos = pos_of(node)
+        if self._bound_after is not None and self._bound_after > pos:
+            pos = self._bound_after
+        scope.bind(Binding(name, kind, pos, scope, value, def_node, qualname, self._loops))
 
     def _mutate(self, name: str, kind: str, node: ast.AST, value: ast.expr) -> None:
         binding = Binding(name, kind, pos_of(node), self._scope, value, None, "", self._loops)
@@ -208,13 +214,17 @@ class Collector:
 
     def _assign(self, node: ast.Assign, parent: ast.AST | None) -> None:
         self._visit(node.value, node)
+        self._bound_after = end_of(node.value)
         for target in node.targets:
             self._target(target, node.value, "assign")
+        self._bound_after = None
 
     def _ann_assign(self, node: ast.AnnAssign, parent: ast.AST | None) -> None:
         if node.value is not None:
             self._visit(node.value, node)
+            self._bound_after = end_of(node.value)
             self._target(node.target, node.value, "assign")
+            self._bound_after = None
         elif not isinstance(node.target, ast.Name):
             self._visit(node.target, node)
         self._visit(node.annotation, node)
@@ -223,7 +233,9 @@ class Collector:
         self._visit(node.value, node)
         if isinstance(node.target, ast.Name):
             self._scope.loads.append(ast.Name(node.target.id, ast.Load(), **_loc(node.target)))
+            self._bound_after = end_of(node.value)
             self._bind(node.target.id, "aug", node.target, value=node.value)
+            self._bound_after = None
         else:
             self._visit(node.target, node)
 
@@ -267,11 +279,12 @@ class Collector:
                 self._bind(top, "import", node, qualname=top)
 
     def _import_from(self, node: ast.ImportFrom, parent: ast.AST | None) -> None:
-        base = "." * node.level + (node.module or "")
+        # ``from .tasks import f`` -> ".tasks.f"; ``from . import tasks`` -> ".tasks"
+        base = "." * node.level + (f"{node.module}." if node.module else "")
         for alias in node.names:
             if alias.name != "*":
                 self._bind(
-                    alias.asname or alias.name, "import", node, qualname=f"{base}.{alias.name}"
+                    alias.asname or alias.name, "import", node, qualname=base + alias.name
                 )
 
     def _return(self, node: ast.Return, parent: ast.AST | None) -> None:
@@ -398,7 +411,9 @@ class Collector:
 
     def _lambda(self, node: ast.Lambda) -> None:
         self._arguments(node.args)
-        self._enter(self._push("lambda", node, "<lambda>"), node.args, [node.body])
+        scope = self._push("lambda", node, "<lambda>")
+        scope.returns.append(ast.Return(value=node.body, **_loc(node.body)))  # its value
+        self._enter(scope, node.args, [node.body])
 
     def _enter(
         self, scope: Scope, args: ast.arguments, body: list[ast.stmt] | list[ast.expr]

@@ -81,11 +81,74 @@ def test_unknown_select_code_is_a_usage_error(run_lint: Run, write: Write) -> No
     assert "'RD999'" in result.output
 
 
-def test_no_path_is_a_usage_error(run_lint: Run) -> None:
-    """Running without PATH exits 2 and says what to pass."""
+def test_no_path_lints_the_current_directory(run_lint: Run, write: Write) -> None:
+    """Without PATH the current directory is checked, as ruff does."""
+    write("pkg/bad.py", RETURNED_FUTURE)
     result = run_lint()
+    assert result.exit_code == 1
+    assert result.stdout.startswith(f"{Path('pkg/bad.py')}:6:5: RD001")
+
+
+def test_exit_zero_exits_zero_with_findings(run_lint: Run, write: Write) -> None:
+    """``--exit-zero`` prints the findings and exits 0."""
+    write("bad.py", RETURNED_FUTURE)
+    result = run_lint("--exit-zero", "bad.py")
+    assert result.exit_code == 0
+    assert result.stdout.startswith("bad.py:6:5: RD001")
+
+
+def test_exit_zero_still_fails_on_paths_not_checked(run_lint: Run, write: Write) -> None:
+    """``--exit-zero`` covers findings only: a missing path still exits 1 (2 if alone)."""
+    write("bad.py", RETURNED_FUTURE)
+    assert run_lint("--exit-zero", "bad.py", "missing.py").exit_code == 1
+    assert run_lint("--exit-zero", "missing.py").exit_code == 2
+
+
+WARNING_ONLY = """\
+import dask
+
+results = []
+for d in delayed_values:
+    results.append(d.compute())
+"""
+"""One RD006 warning at line 5, nothing else."""
+
+
+def test_fail_on_error_shows_warnings_but_exits_zero(run_lint: Run, write: Write) -> None:
+    """``--fail-on error``: a file with only warnings prints them and exits 0."""
+    write("slow.py", WARNING_ONLY)
+    result = run_lint("--fail-on", "error", "slow.py")
+    assert result.exit_code == 0
+    assert result.stdout.startswith("slow.py:5:20: RD006")
+
+
+def test_fail_on_error_fails_on_an_error(run_lint: Run, write: Write) -> None:
+    """``--fail-on error`` with an error finding exits 1."""
+    write("slow.py", WARNING_ONLY)
+    write("bad.py", RETURNED_FUTURE)
+    assert run_lint("--fail-on", "error", "slow.py", "bad.py").exit_code == 1
+
+
+def test_fail_on_warning_is_the_default(run_lint: Run, write: Write) -> None:
+    """By default (and with ``--fail-on warning``) a warning alone exits 1."""
+    write("slow.py", WARNING_ONLY)
+    assert run_lint("slow.py").exit_code == 1
+    assert run_lint("--fail-on", "warning", "slow.py").exit_code == 1
+
+
+def test_fail_on_unknown_severity_is_a_usage_error(run_lint: Run, write: Write) -> None:
+    """``--fail-on`` accepts only warning or error; anything else exits 2 naming it."""
+    write("slow.py", WARNING_ONLY)
+    result = run_lint("--fail-on", "info", "slow.py")
     assert result.exit_code == 2
-    assert "PATH" in result.output
+    assert "'info'" in result.output
+
+
+def test_help_lists_the_new_options(run_lint: Run) -> None:
+    """``--help`` documents --exit-zero, --fail-on and the default path."""
+    text = run_lint("--help").output
+    assert "--exit-zero" in text and "--fail-on [warning|error]" in text
+    assert "default: the current directory" in text
 
 
 def test_unknown_output_format_is_a_usage_error(run_lint: Run, write: Write) -> None:

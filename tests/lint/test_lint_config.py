@@ -104,3 +104,33 @@ def test_isolated_ignores_configuration(run_lint: Run, write: Write) -> None:
     write("pyproject.toml", '[tool.resilient-dask.lint]\nignore = ["RD001"]\n')
     write("bad.py", RETURNED_FUTURE)
     assert run_lint("--isolated", "bad.py").exit_code == 1
+
+
+def test_each_path_uses_its_nearest_pyproject(run_lint: Run, write: Write) -> None:
+    """``lint a.py proj/``: files under proj/ follow proj/pyproject.toml, a.py does not."""
+    write("a.py", RETURNED_FUTURE)
+    write("proj/pyproject.toml", '[tool.resilient-dask.lint]\nignore = ["RD001"]\n')
+    write("proj/job.py", RETURNED_FUTURE)
+    result = run_lint("a.py", "proj/")
+    assert [line.split(":")[0] for line in result.stdout.splitlines()] == ["a.py"]
+
+
+def test_nested_pyproject_applies_below_it_only(run_lint: Run, write: Write) -> None:
+    """A sub-project's table applies to its files; the outer table to the others."""
+    write("pyproject.toml", '[tool.resilient-dask.lint]\nexclude = ["skip_*.py"]\n')
+    write("skip_top.py", RETURNED_FUTURE)
+    write("top.py", RETURNED_FUTURE)
+    write("sub/pyproject.toml", '[tool.resilient-dask.lint]\nignore = ["RD001"]\n')
+    write("sub/inner.py", RETURNED_FUTURE)
+    result = run_lint(".")
+    assert [line.split(":")[0] for line in result.stdout.splitlines()] == ["top.py"]
+
+
+def test_invalid_nested_pyproject_is_an_error(run_lint: Run, write: Write) -> None:
+    """An invalid table found for one of the files exits 2 naming its file and key."""
+    write("ok.py", "x = 1\n")
+    write("proj/pyproject.toml", '[tool.resilient-dask.lint]\nselct = ["RD001"]\n')
+    write("proj/job.py", "x = 1\n")
+    result = run_lint("ok.py", "proj")
+    assert result.exit_code == 2
+    assert "proj" in result.stderr and "unknown key 'selct'" in result.stderr

@@ -27,6 +27,18 @@ def example(source: str, *lines: int) -> Example:
     return Example(textwrap.dedent(source).lstrip("\n"), tuple(lines))
 
 
+def called_text(call: ast.Call, limit: int = 40) -> str:
+    """What the code called, as written: ``dask.compute()``, ``df.x.sum().compute()``.
+
+    Long receivers are shortened from the left (``....compute()``), so the
+    method that was called always shows.
+    """
+    func = ast.unparse(call.func)
+    if len(func) > limit:
+        func = "..." + func[-(limit - 3) :]
+    return f"{func}()"
+
+
 @dataclass(frozen=True)
 class Finding:
     """Where a rule fired (an AST node) and the values for its message template."""

@@ -6,7 +6,7 @@ import ast
 from collections.abc import Iterator
 
 from resilient_dask.lint.analysis import Analysis
-from resilient_dask.lint.kinds import FUTURE, FUTURES, PERSISTED
+from resilient_dask.lint.kinds import CLIENT_WORDS, FUTURE, FUTURES, PERSISTED
 from resilient_dask.lint.rules.base import Finding, Rule, example
 
 
@@ -14,7 +14,7 @@ class ReturnedFuture(Rule):
     code = "RD001"
     name = "returned-future"
     severity = "error"
-    triggers = ("client", "Client")
+    triggers = CLIENT_WORDS
     summary = "A task returns a Future (or a list/tuple/dict of them) that it created itself."
     message = (
         "task '{task}' returns {what} it created with its own client; the cluster releases "
@@ -44,6 +44,18 @@ def fan_out(items):
 ```
 """
     VALID = (
+        example("""
+            from concurrent.futures import ThreadPoolExecutor
+
+            from distributed import get_client
+
+            def fan_out(x):
+                return get_client().submit(inc, x)
+
+            with ThreadPoolExecutor() as c:
+                futures = [c.submit(fan_out, i) for i in range(3)]
+            print(fan_out(0).result())
+        """),
         example("""
             from dask.distributed import worker_client
 
@@ -78,11 +90,12 @@ def fan_out(items):
             futures = start(client, range(10))
         """),
         example("""
-            from dask.distributed import get_client
+            from dask.distributed import worker_client
 
             def task(x):
-                fut = get_client().submit(inc, x)
-                fut = fut.result()
+                with worker_client() as c:
+                    fut = c.submit(inc, x)
+                    fut = fut.result()
                 return fut
 
             client.submit(task, 1)
@@ -139,6 +152,60 @@ def fan_out(items):
                 return get_client().submit(inc, x)
 
             client.map(task, range(3))
+        """,
+            4,
+        ),
+        example(
+            """
+            from distributed import Client, get_client
+
+            def connect() -> Client:
+                return Client("tcp://scheduler:8786")
+
+            def expand(x):
+                return get_client().submit(inc, x)
+
+            def expand_all(xs):
+                fut = get_client().submit(sum, xs)
+                return fut
+
+            c = connect()
+            c.submit(expand, 1)
+            Client.current().map(expand_all, [[1], [2]])
+        """,
+            7,
+            11,
+        ),
+        example(
+            """
+            from distributed import get_client
+            from distributed.utils_test import gen_cluster
+
+            @gen_cluster(client=True)
+            async def test_fan_out(c, s, a, b):
+                def fan_out(x):
+                    return get_client().submit(inc, x)
+
+                await c.submit(fan_out, 1)
+        """,
+            7,
+        ),
+        example(
+            """
+            from distributed import get_client
+
+            def fan_out(x):
+                futures = get_client().map(inc, range(x))
+                return futures
+        """,
+            5,
+        ),
+        example(
+            """
+            from distributed import Client, get_client
+
+            client = Client()
+            fut = client.submit(lambda x: get_client().submit(inc, x), 1)
         """,
             4,
         ),

@@ -6,8 +6,8 @@ import ast
 from collections.abc import Iterator
 
 from resilient_dask.lint.analysis import Analysis
-from resilient_dask.lint.kinds import FROM_WORKER_CLIENT, FUTURE
-from resilient_dask.lint.rules.base import Finding, Rule, example
+from resilient_dask.lint.kinds import CLIENT_WORDS, FROM_WORKER_CLIENT, FUTURE
+from resilient_dask.lint.rules.base import Finding, Rule, called_text, example
 from resilient_dask.lint.scopes import Scope
 
 
@@ -17,16 +17,13 @@ def blocking_call(analysis: Analysis, call: ast.Call, scope: Scope) -> tuple[str
     if isinstance(func, ast.Attribute) and func.attr == "result":
         kinds = analysis.kinds(func.value, scope)
         if FUTURE in kinds:
-            return ".result()", FROM_WORKER_CLIENT in kinds
+            return called_text(call), FROM_WORKER_CLIENT in kinds
         return None
     if analysis.client_method(call, scope) == "gather":
-        return "client.gather()", FROM_WORKER_CLIENT in analysis.kinds(func, scope)
+        return called_text(call), FROM_WORKER_CLIENT in analysis.kinds(func, scope)
     if analysis.is_call_to(call, scope, "distributed.wait", "distributed.as_completed"):
-        name = (
-            "wait()" if analysis.is_call_to(call, scope, "distributed.wait") else "as_completed()"
-        )
         arg = call.args[0] if call.args else None
-        return name, FROM_WORKER_CLIENT in analysis.kinds(arg, scope)
+        return called_text(call), FROM_WORKER_CLIENT in analysis.kinds(arg, scope)
     return None
 
 
@@ -34,7 +31,7 @@ class BlockingWaitInTask(Rule):
     code = "RD002"
     name = "blocking-wait-in-task"
     severity = "error"
-    triggers = ("client", "Client")
+    triggers = CLIENT_WORDS
     summary = (
         "A task waits for Futures (.result(), gather(), wait(), as_completed()) "
         "while holding its worker thread."
@@ -65,6 +62,39 @@ def task(items):
 ```
 """
     VALID = (
+        example("""
+            from distributed import Client, local_client
+
+            def fib(n):
+                if n < 2:
+                    return n
+                with local_client() as lc:
+                    a = lc.submit(fib, n - 1)
+                    b = lc.submit(fib, n - 2)
+                    a, b = lc.gather([a, b])
+                    return a + b
+
+            future = Client().submit(fib, 10)
+        """),
+        example("""
+            from distributed import wait
+
+            def settle(futures):
+                wait(futures)
+                return len(futures)
+
+            def run(pool, batches):
+                return [pool.submit(settle, b).result() for b in batches]
+        """),
+        example("""
+            from distributed import get_client, wait
+
+            def analyze(collection):
+                client = get_client()
+                client.register_plugin(Recorder())
+                wait(client.compute(collection))
+                return client.sync(client.scheduler.get_stats)
+        """),
         example("""
             from dask.distributed import worker_client
 
@@ -107,6 +137,19 @@ def task(items):
         """),
     )
     INVALID = (
+        example(
+            """
+            from dask.distributed import get_client
+
+            def task(x):
+                fut = get_client().submit(inc, x)
+                fut = fut.result()
+                return fut
+
+            client.submit(task, 1)
+        """,
+            5,
+        ),
         example(
             """
             from dask.distributed import get_client
@@ -159,6 +202,49 @@ def task(items):
                 return distributed.get_client().submit(inc, x).result()
 
             client.map(task, range(4))
+        """,
+            4,
+        ),
+        example(
+            """
+            from distributed import get_client
+
+            def load_all(paths):
+                client = get_client()
+                futures = client.map(load, paths)
+                return [f.result() for f in futures]
+        """,
+            6,
+        ),
+        example(
+            """
+            from distributed import Client, wait
+
+            client = Client()
+
+            def settle(futures):
+                wait(futures)
+                return len(futures)
+
+            def count(futures):
+                return len(futures)
+
+            for fn in (settle, count):
+                client.submit(fn, batch)
+        """,
+            6,
+        ),
+        example(
+            """
+            from distributed import wait
+
+            def settle(futures):
+                wait(futures)
+                return len(futures)
+
+            def run(c, batches):
+                futures = c.map(settle, batches)
+                return c.gather(futures)
         """,
             4,
         ),

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from resilient_dask.lint.analysis import Analysis
-from resilient_dask.lint.kinds import FUTURE, FUTURES
+from resilient_dask.lint.kinds import CLIENT_WORDS, FUTURE, FUTURES
 from resilient_dask.lint.rules.base import Finding, Rule, example
 
 
@@ -13,7 +13,7 @@ class ClosureCapturedFuture(Rule):
     code = "RD003"
     name = "closure-captured-future"
     severity = "error"
-    triggers = ("client", "Client")
+    triggers = CLIENT_WORDS
     summary = (
         "A task reads a Future from an enclosing scope instead of receiving it as an argument."
     )

@@ -35,6 +35,8 @@ _NOT_WORK = frozenset(
     }
 )
 _FACTORY_MODULES = ("functools.", "operator.", "toolz.", "cytoolz.", "dask.")
+_VALUE_LIBRARIES = ("np.", "numpy.", "pd.", "pandas.")
+"""Spelled like this even without an import (a documentation snippet): value constructors."""
 
 
 class DelayedOfResult(Rule):
@@ -64,6 +66,23 @@ on purpose), `functools.partial`/`operator` helpers, functions of this module th
 a function, and `delayed(make_f())(x)` where the result is called.
 """
     VALID = (
+        example("""
+            from dask import delayed
+
+            class settings_store:
+                def __init__(self, path):
+                    self.path = path
+
+            store = delayed(settings_store("settings.toml"))
+            weights = delayed(np.ones(10))
+            frame = delayed(pd.DataFrame({"a": [1, 2]}))
+        """),
+        example("""
+            import dask
+
+            model = dask.delayed(load_model("model.pkl"))
+            scores = [dask.delayed(score)(model, batch) for batch in batches]
+        """),
         example("""
             import dask
 
@@ -139,6 +158,8 @@ a function, and `delayed(make_f())(x)` where the result is called.
                 continue
             if not site.loops and LARGE in analysis.kinds(inner, scope):
                 continue  # delayed(np.load(...)) once: wrapping a large value on purpose
+            if not site.loops and _shared_by_a_loop(analysis, site.statement):
+                continue  # x = delayed(load()) once, then passed to every task of a loop
             yield Finding(call, {"callee": callee})
 
     @staticmethod
@@ -151,9 +172,38 @@ a function, and `delayed(make_f())(x)` where the result is called.
             return True
         if qualname.startswith(("numpy.", "pandas.")) and not sizes.is_loader(qualname):
             return True  # building a small value (np.ones(10)), not doing the work
+        if not qualname and callee.startswith(_VALUE_LIBRARIES) and not _loads(last):
+            return True
+        if isinstance(inner.func, ast.Name):
+            owner = analysis.lookup(inner.func.id, scope)
+            if owner is not None and any(
+                b.kind == "class" for b in owner.bindings[inner.func.id]
+            ):
+                return True  # an instance of the module's own class, whatever its name
         if analysis.kinds(inner, scope) & {DELAYED, COLLECTION}:
             return True
         return any(_returns_callable(f) for f in analysis.function_scopes(inner.func, scope))
+
+
+def _loads(name: str) -> bool:
+    return name.startswith(("read_", "load", "from_")) or name in ("fromfile", "genfromtxt")
+
+
+def _shared_by_a_loop(analysis: Analysis, statement: ast.AST | None) -> bool:
+    """``statement`` binds one name that a later loop passes to a call."""
+    if not isinstance(statement, ast.Assign) or len(statement.targets) != 1:
+        return False
+    target = statement.targets[0]
+    if not isinstance(target, ast.Name):
+        return False
+    return any(
+        site.loops
+        and any(
+            isinstance(arg, ast.Name) and arg.id == target.id
+            for arg in (*site.node.args, *(k.value for k in site.node.keywords))
+        )
+        for site in analysis.calls()
+    )
 
 
 def _callee_name(func: ast.expr) -> str | None:

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 from resilient_dask.lint import loops
 from resilient_dask.lint.analysis import Analysis
-from resilient_dask.lint.kinds import CARRIES_LARGE, LARGE
+from resilient_dask.lint.kinds import CARRIES_LARGE, CLIENT_WORDS, LARGE
 from resilient_dask.lint.rules._taskcalls import task_call
 from resilient_dask.lint.rules.base import Finding, Rule, example
 from resilient_dask.lint.scopes import CallSite
@@ -17,13 +17,13 @@ class RepeatedLargeArgument(Rule):
     code = "RD007"
     name = "repeated-large-argument"
     severity = "warning"
-    triggers = ("client", "Client", "delayed")
+    triggers = (*CLIENT_WORDS, "delayed")
     summary = (
         "The same large object is passed to submit/delayed on every iteration of a loop "
         "(directly, in a functools.partial, or as a bound method's object)."
     )
     message = (
-        "the large object '{name}' {how} to every task this loop creates: it is "
+        "the large object '{name}' {how} to every task {creator} creates: it is "
         "serialised and shipped (and hashed) once per task"
     )
     fix = (
@@ -50,6 +50,14 @@ futures = [client.submit(score, batch, weights_f) for batch in batches]
 is at least 1 MB. Objects of unknown size are not flagged.
 """
     VALID = (
+        example("""
+            import numpy as np
+            from distributed import Client
+
+            client = Client()
+            table = np.load("lookup.npy")
+            futures = client.map(score, chunks, table=table)
+        """),
         example("""
             import numpy as np
             from dask.distributed import Client
@@ -116,15 +124,61 @@ is at least 1 MB. Objects of unknown size are not flagged.
         """,
             8,
         ),
+        example(
+            """
+            import numpy as np
+            from distributed import Client
+
+            client = Client()
+            table = np.load("lookup.npy")
+            for batch in batches:
+                futures = client.map(score, batch, table=table)
+        """,
+            7,
+        ),
+        example(
+            """
+            from functools import partial
+
+            import numpy as np
+            from distributed import Client
+
+            class Model:
+                def __init__(self):
+                    self.weights = np.zeros((1000, 1000))
+
+            client = Client()
+            scorer = partial(score, model=Model())
+            futures = client.map(scorer, batches)
+        """,
+            12,
+        ),
+        example(
+            """
+            from distributed import Client
+            from sklearn.ensemble import RandomForestClassifier
+
+            client = Client()
+            model = RandomForestClassifier(n_estimators=500).fit(X, y)
+            predictions = []
+            for chunk in chunks:
+                predictions.append(client.submit(model.predict, chunk))
+        """,
+            8,
+        ),
     )
 
     def check(self, analysis: Analysis) -> Iterator[Finding]:
         for site in analysis.calls():
             if not site.loops:
-                continue
-            found = self._large(analysis, site)
-            if found is not None:
-                yield Finding(site.node, {"name": found[0], "how": found[1]})
+                found = _large_mapped_function(analysis, site)
+                if found is not None:
+                    yield Finding(site.node, {**found, "creator": "this map"})
+                continue  # (one map(f, xs, table=big) ships big once: distributed#2281)
+            found_in_loop = self._large(analysis, site)
+            if found_in_loop is not None:
+                name, how = found_in_loop
+                yield Finding(site.node, {"name": name, "how": how, "creator": "this loop"})
 
     @staticmethod
     def _large(analysis: Analysis, site: CallSite) -> tuple[str, str] | None:
@@ -157,3 +211,17 @@ is at least 1 MB. Objects of unknown size are not flagged.
         ):
             return function.value.id, f"is bound to the method .{function.attr} submitted"
         return None
+
+
+def _large_mapped_function(analysis: Analysis, site: CallSite) -> dict[str, str] | None:
+    """``client.map(partial(f, big), xs)``: the function, and what it holds, goes with
+    every task of the map (unlike a large keyword argument, which map ships once)."""
+    func = site.node.func
+    if not isinstance(func, ast.Attribute | ast.Name) or not site.node.args:
+        return None
+    if analysis.client_method(site.node, site.scope) != "map":
+        return None
+    function = site.node.args[0]
+    if CARRIES_LARGE not in analysis.kinds(function, site.scope):
+        return None
+    return {"name": ast.unparse(function)[:40], "how": "travels inside the function mapped"}

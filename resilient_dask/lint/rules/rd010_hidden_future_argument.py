@@ -6,7 +6,7 @@ import ast
 from collections.abc import Iterator
 
 from resilient_dask.lint.analysis import Analysis
-from resilient_dask.lint.kinds import FUTURE, FUTURES, HIDES_FUTURE, PERSISTED
+from resilient_dask.lint.kinds import CLIENT_WORDS, FUTURE, FUTURES, HIDES_FUTURE, PERSISTED
 from resilient_dask.lint.rules._taskcalls import task_call
 from resilient_dask.lint.rules.base import Finding, Rule, example
 from resilient_dask.lint.scopes import CallSite, pos_of
@@ -18,7 +18,7 @@ class HiddenFutureArgument(Rule):
     code = "RD010"
     name = "hidden-future-argument"
     severity = "error"
-    triggers = ("client", "Client")
+    triggers = CLIENT_WORDS
     summary = (
         "A Future is passed to a task hidden inside a functools.partial, a SimpleNamespace or "
         "an object attribute, where Dask cannot see it."

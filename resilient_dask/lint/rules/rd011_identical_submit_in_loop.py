@@ -7,17 +7,18 @@ from collections.abc import Iterator
 
 from resilient_dask.lint import loops
 from resilient_dask.lint.analysis import Analysis
-from resilient_dask.lint.rules.base import Finding, Rule, example
+from resilient_dask.lint.kinds import CLIENT_WORDS
+from resilient_dask.lint.rules.base import Finding, Rule, called_text, example
 
 
 class IdenticalSubmitInLoop(Rule):
     code = "RD011"
     name = "identical-submit-in-loop"
     severity = "warning"
-    triggers = ("client", "Client")
+    triggers = CLIENT_WORDS
     summary = "A loop submits the same function with the same arguments without pure=False."
     message = (
-        "client.submit({function}, ...) has the same function and arguments on every "
+        "{submit}({function}, ...) has the same function and arguments on every "
         "iteration; with the default pure=True they share one key, so Dask runs it once and "
         "hands every iteration the same result"
     )
@@ -110,7 +111,8 @@ futures = [client.submit(simulate, pure=False) for _ in range(100)]
             values = [*call.args, *(k.value for k in call.keywords)]
             if all(_invariant(v, varying) for v in values):
                 function = ast.unparse(call.args[0])
-                yield Finding(call, {"function": function[:40]})
+                submit = called_text(call)[:-2]
+                yield Finding(call, {"function": function[:40], "submit": submit})
 
 
 def _invariant(expr: ast.expr, varying: set[str]) -> bool:

@@ -36,6 +36,14 @@ def task(items):
 """
     VALID = (
         example("""
+            from distributed import worker_client
+
+            def func(x):
+                manager = worker_client()
+                with manager as c:
+                    return c.submit(inc, x).result()
+        """),
+        example("""
             from dask.distributed import worker_client
 
             def task(items):
