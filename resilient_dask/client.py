@@ -148,6 +148,7 @@ class ResilientClient(ClientHooks):
 
         ``resubmit=False``: keep this (side-effecting) task out of lineage replay.
         """
+        policy = _checked_retry(retry, "submit")
         lineage = self._rd_lineage
 
         def send(**options: Any) -> Any:
@@ -165,19 +166,28 @@ class ResilientClient(ClientHooks):
             if clear is None:
                 raise
             raise clear from None
-        if retry is not None and isinstance(future, Future):
+        if policy is not None and isinstance(future, Future):
             key = future.key
-            self._rd_retries.track(future, retry, lambda: send(**{**kwargs, "key": key}))
+            self._rd_retries.track(future, policy, lambda: send(**{**kwargs, "key": key}))
         return adopt(future)
 
-    def map(self, func: Any, *iterables: Any, resubmit: bool = True, **kwargs: Any) -> Any:
-        """``Client.map``, plus ``resubmit=False`` to keep these tasks out of lineage replay."""
+    def map(
+        self,
+        func: Any,
+        *iterables: Any,
+        retry: RetryPolicy | None = None,
+        resubmit: bool = True,
+        **kwargs: Any,
+    ) -> Any:
+        """``Client.map``, plus ``retry=`` (each task, as with ``submit``) and
+        ``resubmit=False`` to keep these tasks out of lineage replay."""
+        policy = _checked_retry(retry, "map")
 
         def send() -> Any:
             return Client.map(self, func, *iterables, **kwargs)
 
         try:
-            return self._rd_lineage.map(func, iterables, kwargs, resubmit, send)
+            futures = self._rd_lineage.map(func, iterables, kwargs, resubmit, send)
         except TypeError as exc:
             candidates = [("the function", func)]
             candidates += [
@@ -191,6 +201,33 @@ class ResilientClient(ClientHooks):
             if clear is None:
                 raise
             raise clear from None
+        if policy is not None:
+            self._track_mapped(futures, policy, func, iterables, resubmit, kwargs)
+        return futures
+
+    def _track_mapped(
+        self,
+        futures: list[Any],
+        policy: RetryPolicy,
+        func: Any,
+        iterables: tuple[Any, ...],
+        resubmit: bool,
+        kwargs: dict[str, Any],
+    ) -> None:
+        """``map(retry=)``: each task is resubmitted alone, as ``submit`` would send it."""
+        columns = [list(iterable) for iterable in iterables]  # upstream refused iterators
+        options = {k: v for k, v in kwargs.items() if k not in ("key", "batch_size")}
+        lineage = self._rd_lineage
+        for i, future in enumerate(futures):
+            args = tuple(column[i] for column in columns)
+
+            def send(key: Any = future.key, args: tuple[Any, ...] = args) -> Any:
+                call = {**options, "key": key}
+                return lineage.submit(
+                    func, args, call, resubmit, lambda: Client.submit(self, func, *args, **call)
+                )
+
+            self._rd_retries.track(future, policy, send)
 
     def compute(
         self, collections: Any, *args: Any, retry: RetryPolicy | None = None, **kwargs: Any
@@ -199,10 +236,11 @@ class ResilientClient(ClientHooks):
 
         With ``sync=True`` the whole call is re-run on any failure the policy retries.
         """
-        if retry is None:
+        policy = _checked_retry(retry, "compute")
+        if policy is None:
             return Client.compute(self, collections, *args, **kwargs)
         if kwargs.get("sync"):
-            for attempt in self._rd_retries.guard(retry):
+            for attempt in self._rd_retries.guard(policy):
                 with attempt:
                     return Client.compute(self, collections, *args, **kwargs)
         result = Client.compute(self, collections, *args, **kwargs)
@@ -213,7 +251,7 @@ class ResilientClient(ClientHooks):
             def resubmit(collection: Any = collection) -> Any:
                 return Client.compute(self, collection, *args, **kwargs)
 
-            self._rd_retries.track(future, retry, resubmit)
+            self._rd_retries.track(future, policy, resubmit)
         return result
 
     def resubmit(self, futures: Any = None) -> Any:
@@ -253,9 +291,10 @@ class ResilientClient(ClientHooks):
                 with attempt:
                     ...
         """
-        if retry is None:
+        policy = _checked_retry(retry, "guard")
+        if policy is None:
             return Guard(self.translate_error)
-        return self._rd_retries.guard(retry)
+        return self._rd_retries.guard(policy)
 
     def translate_error(
         self, exc: BaseException, keys: Sequence[Any] | None = None
@@ -335,6 +374,15 @@ class ResilientClient(ClientHooks):
         section = render_resilience_html(connection.state, connection.latency, connection.history)
         # One root element: the widget stays well-formed markup, as upstream's is.
         return f"<div>{base}{section}</div>"
+
+
+def _checked_retry(retry: Any, call: str) -> RetryPolicy | None:
+    """``retry`` if it is a policy (or None), else the TypeError saying what it takes."""
+    if retry is None:
+        return None
+    from resilient_dask.retry import check_policy  # tenacity, only when retry= is used
+
+    return check_policy(retry, call)
 
 
 def _name(func: Any) -> str:
