@@ -22,7 +22,7 @@ from resilient_dask._compat.port import ClientPort
 from resilient_dask._events import emit
 from resilient_dask._outages import Outages
 from resilient_dask._translate import killed_worker
-from resilient_dask.errors import WorkerLost
+from resilient_dask.errors import WorkerLost, worker_deaths
 from resilient_dask.forensics import TaskStory
 
 #: How many captured stories a client keeps (oldest dropped first).
@@ -68,10 +68,10 @@ class TaskStories:
         if not isinstance(typed, WorkerLost) or str(killed.task) == str(key):
             return typed
         task = str(killed.task)
+        deaths = worker_deaths(typed.context.detail("deaths"))
         return WorkerLost(
             typed.context.replace(keys=(str(key), task)),
-            f"{str(key)!r} did not run: its dependency {task!r} was tried on workers that "
-            "all died while running it.",
+            f"{str(key)!r} did not run: its dependency {task!r} failed because {deaths}.",
         )
 
     async def _capture(self, key: Any) -> TaskStory | None:
@@ -102,11 +102,17 @@ class TaskStories:
         with contextlib.suppress(Exception):
             # Any exception class may carry it: the attribute is ours, not its class's.
             error.story = story  # type: ignore[attr-defined]
-        if isinstance(error, WorkerLost) and story.workers:
+        if isinstance(error, WorkerLost) and (story.workers or story.deaths):
+            # The story tells which workers died under the task, and how many.
             known = tuple(error.context.detail("workers") or ())
             workers = tuple(dict.fromkeys([*known, *story.workers]))
-            details = tuple((k, v) for k, v in error.context.details if k != "workers")
-            error.context = error.context.replace(details=(*details, ("workers", workers)))
+            deaths = story.deaths or error.context.detail("deaths")
+            details = tuple(
+                (k, v) for k, v in error.context.details if k not in ("workers", "deaths")
+            )
+            error.context = error.context.replace(
+                details=(*details, ("workers", workers), ("deaths", deaths))
+            )
 
     async def explain(self, key: Any) -> str:
         """The story of ``key`` as text: the kept one, else the scheduler's now."""

@@ -232,6 +232,8 @@ def translate(
                 ("last_worker", str(worker) if worker is not None else None),
                 ("workers", (str(worker),) if worker is not None else ()),
                 ("allowed_failures", exc.allowed_failures),
+                # The scheduler fails the task at the first death past allowed-failures.
+                ("deaths", _deaths(exc.allowed_failures)),
             ),
         )
         return refresh(WorkerLost(ctx), situation)
@@ -252,6 +254,10 @@ def translate(
             )
         return refresh(SchedulerConnectionLost(ctx, message), situation)
     return exc
+
+
+def _deaths(allowed_failures: Any) -> int | None:
+    return allowed_failures + 1 if isinstance(allowed_failures, int) else None
 
 
 def killed_worker(reported: Any) -> KilledWorker | None:

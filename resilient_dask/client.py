@@ -43,7 +43,7 @@ from resilient_dask._pinning import PinnedWorkers, WorkerPins
 from resilient_dask._reactions import Reactions
 from resilient_dask._serialization import unpicklable_argument_error
 from resilient_dask._stories import TaskStories
-from resilient_dask._task_retries import TaskRetries
+from resilient_dask._task_retries import SentTogether, TaskRetries
 from resilient_dask._worker_watchdog import WorkerWatchdog
 from resilient_dask.connection import ConnectionCallback, Subscription
 from resilient_dask.watchdog import WorkerWatch
@@ -246,12 +246,15 @@ class ResilientClient(ClientHooks):
         result = Client.compute(self, collections, *args, **kwargs)
         many = isinstance(collections, (list, tuple, set, frozenset))
         pairs = zip(collections, result, strict=False) if many else [(collections, result)]
+        # Results that fail from one cause are computed again in one call: their graphs
+        # may share the task that failed (see SentTogether).
+        together = SentTogether(lambda members: Client.compute(self, members, *args, **kwargs))
         for collection, future in pairs:
 
             def resubmit(collection: Any = collection) -> Any:
                 return Client.compute(self, collection, *args, **kwargs)
 
-            self._rd_retries.track(future, policy, resubmit)
+            self._rd_retries.track(future, policy, resubmit, (together, collection))
         return result
 
     def resubmit(self, futures: Any = None) -> Any:
