@@ -264,8 +264,13 @@ def killed_worker(reported: Any) -> KilledWorker | None:
     """The ``KilledWorker`` in a task's "task-erred" report, if that is what it is.
 
     The report carries the exception serialized; ``clean_exception`` rebuilds it (and a
-    report that does not deserialize is simply not one).
+    report that does not deserialize is simply not one). Upstream: the scheduler
+    pickles the exception (``distributed.protocol.pickle.dumps``), and pickle names an
+    object's class in its bytes; a report whose bytes do not name KilledWorker is not
+    unpickled here (upstream unpickles it to deliver it: once is enough on the error path).
     """
+    if isinstance(reported, (bytes, bytearray)) and b"KilledWorker" not in reported:
+        return None
     with contextlib.suppress(Exception):
         _, reported, _ = clean_exception(reported)
     return reported if isinstance(reported, KilledWorker) else None

@@ -205,7 +205,7 @@ def test_tested_version_is_installed() -> None:
     assert _compat.distributed_version() in _compat.TESTED_DISTRIBUTED
 
 
-def _fails() -> None:
+def _fails(*args: object) -> None:
     raise ValueError("upstream check")
 
 
@@ -409,6 +409,27 @@ def test_task_facts_read_story_events_and_task_state(local: LocalCluster, client
     assert set(facts["workers"]) == set(scheduler.workers)
 
 
+def test_story_of_several_keys_is_one_pass_over_the_log(
+    local: LocalCluster, client: Client
+) -> None:
+    """Scheduler.story(*keys) returns every key's own transitions; facts come per key."""
+    futures = client.map(_fails, range(3), pure=False)
+    for future in futures:
+        with pytest.raises(ValueError):
+            future.result(timeout=10)
+    scheduler = local.scheduler
+    assert scheduler is not None
+    keys = [f.key for f in futures]
+    together = scheduler.story(*keys)
+    for key in keys:
+        assert [t for t in together if t[0] == key] == [
+            t for t in scheduler.story(key) if t[0] == key
+        ]
+    facts = client.run_on_scheduler(on_scheduler.collect_task_facts, keys)
+    assert set(facts) == set(keys)
+    assert all(facts[k]["state"] == "erred" and facts[k]["complete"] for k in keys)
+
+
 def test_executing_tasks_reads_each_workers_executing_durations(client: Client) -> None:
     """WorkerState.executing maps each running TaskState to seconds, from the heartbeats."""
     from distributed import Event
@@ -502,3 +523,28 @@ def test_client_init_names_the_id_after_the_class_before_starting() -> None:
     source = inspect.getsource(Client.__init__)
     assert "type(self).__name__" in source
     assert source.index("self.id = (") < source.index("self.start(")
+
+
+def test_future_exception_returns_the_states_exception(client: Client) -> None:
+    """Future.exception() runs Future._exception and returns the very object result() raises."""
+    future = client.submit(_fails, pure=False)
+    returned = future.exception(timeout=10)
+    with pytest.raises(ValueError) as info:
+        future.result(timeout=10)
+    assert returned is info.value
+    assert Future._exception.__name__ == "_exception"
+    assert _compat.exception_request(future._exception) is future
+
+
+def test_a_pickled_killed_worker_names_its_class_in_its_bytes() -> None:
+    """The scheduler's pickled KilledWorker names the class (killed_worker's fast check)."""
+    from distributed.protocol import pickle as dask_pickle
+    from distributed.scheduler import KilledWorker
+
+    from resilient_dask._translate import killed_worker
+
+    reported = dask_pickle.dumps(KilledWorker("f", "tcp://127.0.0.1:1", allowed_failures=0))
+    assert b"KilledWorker" in reported
+    found = killed_worker(reported)
+    assert isinstance(found, KilledWorker) and found.task == "f"
+    assert killed_worker(dask_pickle.dumps(ValueError("KilledWorker? no"))) is None

@@ -40,15 +40,20 @@ PINS_PLUGIN = "resilient-dask-pins"
 # -- forensics and the watchdog ---------------------------------------------------------------
 
 
-def _steps(transitions: Iterable[Sequence[Any]], key: Any, events: Any) -> list[dict[str, Any]]:
+def _stimuli(events: Any) -> dict[str, tuple[Any, Any]]:
+    """stimulus_id -> (worker, action) of the scheduler's logged events."""
     by_stimulus: dict[str, tuple[Any, Any]] = {}
     for _, msg in events:
         if isinstance(msg, dict) and msg.get("stimulus_id"):
             by_stimulus[msg["stimulus_id"]] = (msg.get("worker"), msg.get("action"))
+    return by_stimulus
+
+
+def _steps(
+    transitions: Iterable[Sequence[Any]], by_stimulus: dict[str, tuple[Any, Any]]
+) -> list[dict[str, Any]]:
     steps = []
     for transition in transitions:
-        if transition[0] != key:
-            continue
         _, start, finish, _, stimulus_id, timestamp = transition
         worker, action = by_stimulus.get(stimulus_id, (None, None))
         steps.append(
@@ -69,21 +74,30 @@ def collect_task_facts(
 ) -> dict[Any, dict[str, Any]]:
     """Run on the scheduler: plain facts about each key (see :meth:`TaskStory.from_facts`).
 
-    Upstream: ``Scheduler.story(key)`` returns ``Transition(key, start, finish,
-    recommendations, stimulus_id, timestamp)`` tuples; ``Scheduler.get_events("all")``
-    holds ``(time, msg)`` with ``msg["stimulus_id"]`` and ``msg["worker"]`` for
-    worker removals; ``TaskState`` has ``state``, ``suspicious``, ``erred_on``,
-    ``exception_text``, ``traceback_text``, ``exception_blame`` and ``processing_on``.
-    Returns only builtins, so that it can be shipped by value and its answer read anywhere.
+    Upstream: ``Scheduler.story(*keys)`` returns, in one pass over the transition log,
+    the ``Transition(key, start, finish, recommendations, stimulus_id, timestamp)``
+    tuples that touch any of ``keys`` (its own, and others' that recommend it);
+    ``Scheduler.get_events("all")`` holds ``(time, msg)`` with ``msg["stimulus_id"]``
+    and ``msg["worker"]`` for worker removals; ``TaskState`` has ``state``,
+    ``suspicious``, ``erred_on``, ``exception_text``, ``traceback_text``,
+    ``exception_blame`` and ``processing_on``. One call serves a batch of keys at the
+    cost of one pass over the log. Returns only builtins, so that it can be shipped
+    by value and its answer read anywhere.
     """
     scheduler = dask_scheduler
     try:
         events = scheduler.get_events("all")
     except Exception:  # pragma: no cover - events are an optional enrichment
         events = ()
+    by_stimulus = _stimuli(events)
+    own: dict[Any, list[Sequence[Any]]] = {key: [] for key in keys}
+    for transition in scheduler.story(*keys):
+        mine = own.get(transition[0])
+        if mine is not None:
+            mine.append(transition)
     out: dict[Any, dict[str, Any]] = {}
     for key in keys:
-        steps = _steps(scheduler.story(key), key, events)
+        steps = _steps(own[key], by_stimulus)
         ts = scheduler.tasks.get(key)
         workers: list[str] = []
         if ts is not None:
