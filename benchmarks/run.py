@@ -9,7 +9,9 @@ Runs, each side by side in one run with medians of several runs:
   plain ``Client`` against ``ResilientClient`` (which also captures their stories);
 - lineage: recording overhead, and replaying 1,000 futures after a scheduler restart
   against computing them fresh;
-- lint throughput: ``resilient-dask lint`` against pyflakes.
+- lint throughput: ``resilient-dask lint`` against pyflakes;
+- one watchdog poll: bytes and scheduler time of the old poll (``identity``) and the
+  new one (``stale_workers``), with 10 and 200 in-process workers.
 
 Each benchmark also rewrites its detail page (docs/benchmarks-*.md); the summary
 block of docs/benchmarks.md (between its markers) is replaced, the text around it kept.
@@ -36,6 +38,7 @@ import error_path  # noqa: E402
 import hung_scheduler  # noqa: E402
 import lineage  # noqa: E402
 import lint_throughput  # noqa: E402
+import watchdog_poll  # noqa: E402
 from _report import Row, table, update_page  # noqa: E402
 
 Benchmark = Callable[[argparse.Namespace], tuple[list[Row], str]]
@@ -82,6 +85,13 @@ def run_lint(args: argparse.Namespace) -> tuple[list[Row], str]:
     return lint_throughput.summary(result), lint_throughput.render(result, command)
 
 
+def run_watchdog(args: argparse.Namespace) -> tuple[list[Row], str]:
+    polls = 20 if args.quick else 50
+    results = watchdog_poll.measure([10, 200], polls)
+    command = f"python benchmarks/watchdog_poll.py --workers 10,200 --polls {polls}"
+    return watchdog_poll.summary(results, polls), watchdog_poll.render(results, polls, command)
+
+
 #: name -> (runner, detail page)
 BENCHMARKS: dict[str, tuple[Benchmark, str]] = {
     "client": (run_client, "benchmarks-client.md"),
@@ -89,6 +99,7 @@ BENCHMARKS: dict[str, tuple[Benchmark, str]] = {
     "hung": (run_hung, "benchmarks-hung.md"),
     "lineage": (run_lineage, "benchmarks-lineage.md"),
     "lint": (run_lint, "benchmarks-lint.md"),
+    "watchdog": (run_watchdog, "benchmarks-watchdog.md"),
 }
 
 

@@ -339,13 +339,17 @@ class ResilientClient(ClientHooks):
         restart_timeout: str | float = "60s",
         task_timeout: str | float | None = None,
     ) -> WorkerWatch:
-        """Restart workers whose heartbeats stopped for ``stale_after``, through their nanny.
+        """Restart workers whose heartbeats stopped, through their nanny.
 
-        At most ``max_restarts`` restarts per worker per ``window``; past that, and for
-        workers without a nanny, the worker is only reported. Every decision is a
+        A worker is stale once the scheduler has not heard from it for longer than both
+        ``stale_after`` and three of the heartbeat intervals the scheduler gives its
+        workers (which grow with the cluster). At most ``max_restarts`` restarts per
+        worker per ``window``; past that, and for workers without a nanny, the worker is
+        only reported; ``restart=False`` only reports (for a client that does not own
+        the cluster: run restarts from one client per cluster). Every decision is a
         ``watchdog.*`` event. Returns a handle with ``.events`` and ``.stop()`` (also a
-        context manager). The scheduler is polled every ``poll_interval`` (default:
-        ``stale_after / 4``, at most 1 s).
+        context manager). The scheduler is asked for the stale workers (only those) every
+        ``poll_interval`` (default: ``stale_after / 4``, at most 1 s).
 
         With ``task_timeout``, a task of this client running longer than that fails with
         :class:`~resilient_dask.errors.TaskTimeout`, is released on the scheduler, and its

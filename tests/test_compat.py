@@ -430,20 +430,39 @@ def test_story_of_several_keys_is_one_pass_over_the_log(
     assert all(facts[k]["state"] == "erred" and facts[k]["complete"] for k in keys)
 
 
-def test_executing_tasks_reads_each_workers_executing_durations(client: Client) -> None:
-    """WorkerState.executing maps each running TaskState to seconds, from the heartbeats."""
+def test_stale_workers_reads_last_seen_interval_and_executing(
+    local: LocalCluster, client: Client
+) -> None:
+    """The scheduler's heartbeat_interval(n) is what its workers are told; last_seen is the
+    scheduler's metrics.time(); WorkerState.executing maps each running TaskState to
+    seconds. stale_workers returns only workers past the limit, and only overdue tasks."""
+    import distributed.scheduler
     from distributed import Event
+    from distributed.metrics import time as scheduler_time
 
+    scheduler = local.scheduler
+    assert scheduler is not None
+    answer = inspect.getsource(distributed.scheduler.Scheduler.heartbeat_worker)
+    assert '"heartbeat-interval": heartbeat_interval(len(self.workers))' in answer
+    [ws] = scheduler.workers.values()
+    assert 0 <= scheduler_time() - ws.last_seen < 10
+    assert hasattr(ws, "name") and hasattr(ws, "nanny")
+    fresh = client.run_on_scheduler(on_scheduler.stale_workers, 30.0, 3, None)
+    expected = distributed.scheduler.heartbeat_interval(1)
+    assert (fresh["interval"], fresh["limit"], fresh["stale"]) == (expected, 30.0, [])
+    everyone = client.run_on_scheduler(on_scheduler.stale_workers, -1.0, 0, None)
+    assert [w["address"] for w in everyone["stale"]] == [ws.address]
     event = Event(f"hold-{uuid.uuid4().hex}", client=client)
     future = client.submit(_holds, event.name, pure=False)
 
-    def running() -> bool:
-        executing = client.run_on_scheduler(on_scheduler.executing_tasks)
-        return any(future.key in tasks for tasks in executing.values())
+    def overdue() -> list[dict[str, object]]:
+        found = client.run_on_scheduler(on_scheduler.stale_workers, 30.0, 3, 0.0)
+        return [w for w in found["overdue"] if future.key in w["tasks"]]  # type: ignore[operator]
 
-    poll_for(running, 20, message="the task shows as executing")
-    executing = client.run_on_scheduler(on_scheduler.executing_tasks)
-    assert all(isinstance(s, float) for tasks in executing.values() for s in tasks.values())
+    [late] = poll_for(overdue, 20, message="the task shows as executing")
+    assert all(isinstance(s, float) for s in late["tasks"].values())  # type: ignore[attr-defined]
+    none_late = client.run_on_scheduler(on_scheduler.stale_workers, 30.0, 3, 600.0)
+    assert none_late["overdue"] == []
     event.set()
     future.result(timeout=10)
 
@@ -477,7 +496,8 @@ def test_scheduler_settings_are_public_attributes_of_the_scheduler(
 def test_code_for_the_scheduler_unpickles_without_resilient_dask() -> None:
     """on_scheduler is pickled by value: a process that cannot import resilient_dask runs it."""
     payload = cloudpickle.dumps(
-        [on_scheduler.collect_task_facts, on_scheduler.acquire_pin, on_scheduler.PinPlugin]
+        [on_scheduler.collect_task_facts, on_scheduler.acquire_pin, on_scheduler.PinPlugin,
+         on_scheduler.stale_workers]
     )
     code = (
         "import sys, pickle; sys.modules['resilient_dask'] = None; "
