@@ -31,7 +31,7 @@ from distributed import Client, LocalCluster, wait
 from resilient_dask import ResilientClient
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
-from _report import Row, machine
+from _report import Row, command_line, machine_and_command, publish
 
 
 def fail(x: int) -> int:
@@ -150,14 +150,7 @@ def render(
         "whose story reaches back to the task's first transition (the scheduler's transition",
         "log keeps its last `distributed.admin.low-level-log-length` entries, 1,000 by default).",
         "",
-        f"- Machine: {machine()}",
-        "",
-        "Command:",
-        "",
-        "```console",
-        f"$ {command}",
-        "```",
-        "",
+        *machine_and_command(command),
         "| tasks | Client (s) | ResilientClient (s) | ratio | err.story | complete "
         "| last task's story complete |",
         "| ---: | ---: | ---: | ---: | ---: | ---: | --- |",
@@ -193,11 +186,8 @@ def main(argv: list[str] | None = None) -> int:
     sizes = [int(n) for n in args.tasks.split(",")]
     results = measure(args.runs, sizes)
     long_log = complete_with_a_long_log(sizes, args.long_log) if args.long_log else None
-    command = "python benchmarks/error_path.py " + " ".join(sys.argv[1:] if argv is None else argv)
-    text = render(results, args.runs, command.strip(), long_log, args.long_log)
-    print(text)
-    if args.write:
-        pathlib.Path(args.write).write_text(text, encoding="utf-8")
+    command = command_line("error_path.py", argv)
+    publish(render(results, args.runs, command, long_log, args.long_log), args.write)
     return 0
 
 

@@ -41,7 +41,7 @@ from resilient_dask._compat import on_scheduler
 from resilient_dask.watchdog import MISSED_HEARTBEATS
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
-from _report import Row, machine
+from _report import Row, command_line, machine_and_command, publish
 
 LIMIT = 30.0
 #: Where the workers' scratch directories go: memory if there is a /dev/shm (200 workers
@@ -158,14 +158,7 @@ def render(results: list[Measured], polls: int, command: str) -> str:
         "ships its function by value each time (so the scheduler needs no resilient_dask):",
         "that is most of what it sends, and the unpickling is in its scheduler time.",
         "",
-        f"- Machine: {machine()}",
-        "",
-        "Command:",
-        "",
-        "```console",
-        f"$ {command}",
-        "```",
-        "",
+        *machine_and_command(command),
         "| workers | poll | sent (B) | received (B) | scheduler time (ms) | round trip (ms) |",
         "| ---: | --- | ---: | ---: | ---: | ---: |",
     ]
@@ -185,13 +178,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--write", metavar="PATH", help="also write the markdown table here")
     args = parser.parse_args(argv)
     results = measure([int(n) for n in args.workers.split(",")], args.polls)
-    command = "python benchmarks/watchdog_poll.py " + " ".join(
-        sys.argv[1:] if argv is None else argv
-    )
-    text = render(results, args.polls, command.strip())
-    print(text)
-    if args.write:
-        pathlib.Path(args.write).write_text(text, encoding="utf-8")
+    publish(render(results, args.polls, command_line("watchdog_poll.py", argv)), args.write)
     return 0
 
 
