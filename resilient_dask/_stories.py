@@ -117,9 +117,12 @@ class TaskStories:
         done: asyncio.Future[None] = loop.create_future()
         for name in names:
             self._capturing[name] = done
-        moved, self._next = self._next, (loop.create_future() if self._queued else None)
-        for name in self._queued:
-            self._capturing[name] = self._next  # type: ignore[assignment]
+        moved, self._next = self._next, None
+        if self._queued:
+            left: asyncio.Future[None] = loop.create_future()
+            for name in self._queued:
+                self._capturing[name] = left
+            self._next = left
         if moved is not None:
             moved.set_result(None)
         return batch, done
@@ -133,6 +136,7 @@ class TaskStories:
                 if loop.time() - self._last_capture < STORY_WINDOW:  # failures in a burst
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(hurry.wait(), STORY_WINDOW)
+                    hurry.clear()
                 batch, done = self._take()
                 try:
                     await self._capture(batch)
