@@ -12,6 +12,7 @@ import os
 import pathlib
 import platform
 import re
+import sys
 
 BEGIN = "<!-- benchmarks:summary:begin (written by benchmarks/run.py) -->"
 END = "<!-- benchmarks:summary:end -->"
@@ -69,3 +70,21 @@ def update_page(page: pathlib.Path, rows: list[Row], command: str) -> None:
     if not pattern.search(text):
         raise SystemExit(f"{page} has no {BEGIN!r} ... {END!r} block to update; add the markers")
     page.write_text(pattern.sub(lambda _: summary_block(rows, command), text), encoding="utf-8")
+
+
+def command_line(script: str, argv: list[str] | None) -> str:
+    """How ``benchmarks/<script>`` was run (its arguments), for its page."""
+    args = sys.argv[1:] if argv is None else argv
+    return " ".join([f"python benchmarks/{script}", *args])
+
+
+def machine_and_command(command: str) -> list[str]:
+    """The lines of a detail page that say where and how its figures were measured."""
+    return [f"- Machine: {machine()}", "", "Command:", "", "```console", f"$ {command}", "```", ""]
+
+
+def publish(text: str, path: str | None) -> None:
+    """Print a detail page, and write it to ``path`` if given."""
+    print(text)
+    if path:
+        pathlib.Path(path).write_text(text, encoding="utf-8")

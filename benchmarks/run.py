@@ -5,9 +5,13 @@ Runs, each side by side in one run with medians of several runs:
 - client overhead: plain ``distributed.Client`` against ``ResilientClient``;
 - hung-scheduler detection: ResilientClient against plain Client (which never
   notices; the bound waited is reported);
+- the error path: waiting for a map of raising tasks and reading their exceptions,
+  plain ``Client`` against ``ResilientClient`` (which also captures their stories);
 - lineage: recording overhead, and replaying 1,000 futures after a scheduler restart
   against computing them fresh;
-- lint throughput: ``resilient-dask lint`` against pyflakes.
+- lint throughput: ``resilient-dask lint`` against pyflakes;
+- one watchdog poll: bytes and scheduler time of the old poll (``identity``) and the
+  new one (``stale_workers``), with 10 and 200 in-process workers.
 
 Each benchmark also rewrites its detail page (docs/benchmarks-*.md); the summary
 block of docs/benchmarks.md (between its markers) is replaced, the text around it kept.
@@ -30,9 +34,11 @@ DOCS = HERE.parent / "docs"
 sys.path.insert(0, str(HERE))
 
 import client_overhead  # noqa: E402
+import error_path  # noqa: E402
 import hung_scheduler  # noqa: E402
 import lineage  # noqa: E402
 import lint_throughput  # noqa: E402
+import watchdog_poll  # noqa: E402
 from _report import Row, table, update_page  # noqa: E402
 
 Benchmark = Callable[[argparse.Namespace], tuple[list[Row], str]]
@@ -43,6 +49,16 @@ def run_client(args: argparse.Namespace) -> tuple[list[Row], str]:
     rows = client_overhead.measure(runs)
     command = f"python benchmarks/client_overhead.py --runs {runs}"
     return client_overhead.summary(rows, runs), client_overhead.render(rows, runs, command)
+
+
+def run_errors(args: argparse.Namespace) -> tuple[list[Row], str]:
+    runs, sizes = (3, [1_000, 10_000]) if args.quick else (5, [1_000, 10_000])
+    results = error_path.measure(runs, sizes)
+    long_log = error_path.complete_with_a_long_log(sizes, 200_000)
+    command = f"python benchmarks/error_path.py --runs {runs} --tasks 1000,10000"
+    return error_path.summary(results, runs), error_path.render(
+        results, runs, command, long_log, 200_000
+    )
 
 
 def run_hung(args: argparse.Namespace) -> tuple[list[Row], str]:
@@ -69,12 +85,21 @@ def run_lint(args: argparse.Namespace) -> tuple[list[Row], str]:
     return lint_throughput.summary(result), lint_throughput.render(result, command)
 
 
+def run_watchdog(args: argparse.Namespace) -> tuple[list[Row], str]:
+    polls = 20 if args.quick else 50
+    results = watchdog_poll.measure([10, 200], polls)
+    command = f"python benchmarks/watchdog_poll.py --workers 10,200 --polls {polls}"
+    return watchdog_poll.summary(results, polls), watchdog_poll.render(results, polls, command)
+
+
 #: name -> (runner, detail page)
 BENCHMARKS: dict[str, tuple[Benchmark, str]] = {
     "client": (run_client, "benchmarks-client.md"),
+    "errors": (run_errors, "benchmarks-errors.md"),
     "hung": (run_hung, "benchmarks-hung.md"),
     "lineage": (run_lineage, "benchmarks-lineage.md"),
     "lint": (run_lint, "benchmarks-lint.md"),
+    "watchdog": (run_watchdog, "benchmarks-watchdog.md"),
 }
 
 

@@ -22,13 +22,14 @@ see the outage, so that it is told as ``SchedulerConnectionLost``.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Any
 
 from distributed import Future
 
 from resilient_dask import _compat
 from resilient_dask._compat.port import ClientPort
+from resilient_dask._future import ResilientFuture
 from resilient_dask._guard import needs_translation
 from resilient_dask._lineage_service import Lineage
 from resilient_dask._monitor import ConnectionMonitor
@@ -41,8 +42,9 @@ from resilient_dask.errors import ResilientDaskError
 #: How many outages in a row one blocking call waits through before it raises.
 MAX_CALLS_THROUGH_OUTAGES = 10
 
-#: Attaches what is known about the failed tasks (their stories) to an error raised.
-Decorate = Callable[[BaseException, Sequence[Any] | None], None]
+#: Attaches what is known about the failed tasks (their stories) to an error raised
+#: or returned, waiting for a story still being captured.
+Decorate = Callable[[BaseException, Sequence[Any] | None], Awaitable[None]]
 
 
 class BlockingCalls:
@@ -69,18 +71,23 @@ class BlockingCalls:
         for attempt in range(MAX_CALLS_THROUGH_OUTAGES + 1):
             mark = len(self._monitor.machine.history)
             try:
-                return await self._call_once(func, args, kwargs)
+                result = await self._call_once(func, args, kwargs)
             except BaseException as exc:
                 if not needs_translation(exc):
                     raise
                 if attempt < MAX_CALLS_THROUGH_OUTAGES and await self._cut_short(exc, mark):
                     if self._replays(func, args):
                         continue  # parked for replay: wait for it and ask again
-                typed = self._typed(exc, func, args)
+                typed = await self._typed(exc, func, args)
                 if typed is exc:
                     hide_own_frames(exc)
                     raise
                 raise typed from (None if isinstance(exc, ResilientDaskError) else exc)
+            if isinstance(result, BaseException):
+                asked = _exception_request(func)
+                if asked is not None:
+                    await self._decorate(result, [asked.key])  # exception() returns it
+            return result
         raise AssertionError("unreachable: the last attempt returns or raises")
 
     async def _call_once(
@@ -109,13 +116,13 @@ class BlockingCalls:
                 raise nested
         return result
 
-    def _typed(
+    async def _typed(
         self, exc: BaseException, func: Callable[..., Any], args: tuple[Any, ...]
     ) -> BaseException:
         """``exc`` as the typed error to raise, with the failed task's story attached."""
         keys = _involved_keys(func, args)
         typed = self._outages.translate(exc, keys)
-        self._decorate(typed, keys)
+        await self._decorate(typed, keys or _raising_key(func, args, exc))
         return typed if typed is exc else typed.with_traceback(None)
 
     async def _cut_short(self, exc: BaseException, mark: int) -> bool:
@@ -144,13 +151,36 @@ class BlockingCalls:
 
 def _involved_keys(func: Callable[..., Any], args: tuple[Any, ...]) -> list[Any] | None:
     """The keys of the futures a failing call was about that an outage cancelled."""
-    owner = getattr(func, "__self__", None)
-    futures = [owner] if isinstance(owner, Future) else []
-    if args and not futures:
-        futures = list(_compat.iter_futures(args[0]))
     keys: list[Any] = []
-    for future in futures:
+    for future in _requested_futures(func, args):
         state = _compat.future_state(future)
         if state is not None and isinstance(state.exception, ResilientDaskError):
             keys.append(future.key)
     return list(dict.fromkeys(keys)) or None
+
+
+def _exception_request(func: Callable[..., Any]) -> Future[Any] | None:
+    """The future whose ``exception()`` ``func`` is (distributed's, or ResilientFuture's)."""
+    if getattr(func, "__func__", None) is ResilientFuture._typed_exception:
+        owner: Future[Any] = func.__self__  # type: ignore[attr-defined]
+        return owner
+    return _compat.exception_request(func)  # type: ignore[no-any-return]
+
+
+def _requested_futures(func: Callable[..., Any], args: tuple[Any, ...]) -> Iterable[Future[Any]]:
+    owner = getattr(func, "__self__", None)
+    if isinstance(owner, Future):
+        return [owner]
+    return _compat.iter_futures(args[0]) if args else []
+
+
+def _raising_key(
+    func: Callable[..., Any], args: tuple[Any, ...], exc: BaseException
+) -> list[Any] | None:
+    """The key of the requested future whose task's error ``exc`` is (result() and
+    gather() raise the very object of the future's state)."""
+    for future in _requested_futures(func, args):
+        state = _compat.future_state(future)
+        if state is not None and state.exception is exc:
+            return [future.key]
+    return None

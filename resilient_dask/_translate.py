@@ -232,6 +232,8 @@ def translate(
                 ("last_worker", str(worker) if worker is not None else None),
                 ("workers", (str(worker),) if worker is not None else ()),
                 ("allowed_failures", exc.allowed_failures),
+                # The scheduler fails the task at the first death past allowed-failures.
+                ("deaths", _deaths(exc.allowed_failures)),
             ),
         )
         return refresh(WorkerLost(ctx), situation)
@@ -254,12 +256,21 @@ def translate(
     return exc
 
 
+def _deaths(allowed_failures: Any) -> int | None:
+    return allowed_failures + 1 if isinstance(allowed_failures, int) else None
+
+
 def killed_worker(reported: Any) -> KilledWorker | None:
     """The ``KilledWorker`` in a task's "task-erred" report, if that is what it is.
 
     The report carries the exception serialized; ``clean_exception`` rebuilds it (and a
-    report that does not deserialize is simply not one).
+    report that does not deserialize is simply not one). Upstream: the scheduler
+    pickles the exception (``distributed.protocol.pickle.dumps``), and pickle names an
+    object's class in its bytes; a report whose bytes do not name KilledWorker is not
+    unpickled here (upstream unpickles it to deliver it: once is enough on the error path).
     """
+    if isinstance(reported, (bytes, bytearray)) and b"KilledWorker" not in reported:
+        return None
     with contextlib.suppress(Exception):
         _, reported, _ = clean_exception(reported)
     return reported if isinstance(reported, KilledWorker) else None

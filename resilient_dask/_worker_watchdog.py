@@ -1,17 +1,19 @@
 """The worker watchdog of a client: restart workers whose heartbeats stopped.
 
-:class:`WorkerWatchdog` runs ``rc.watch_workers()``: it polls the scheduler's
-view of its workers, lets the pure :class:`~resilient_dask.watchdog.WatchdogPolicy`
-decide, and carries out what it decided: a restart through the worker's nanny
-(the scheduler's ``restart_workers``), and, with ``task_timeout``, failing this
-client's overdue futures with :class:`~resilient_dask.errors.TaskTimeout`.
+:class:`WorkerWatchdog` runs ``rc.watch_workers()``: it asks the scheduler for the
+workers whose heartbeats are overdue (and, with ``task_timeout``, those running a
+task for longer than that), and only those, lets the pure
+:class:`~resilient_dask.watchdog.WatchdogPolicy` decide, and carries out what it
+decided: a restart through the worker's nanny (the scheduler's ``restart_workers``),
+and, with ``task_timeout``, failing this client's overdue futures with
+:class:`~resilient_dask.errors.TaskTimeout`.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
+from typing import Any
 
 from resilient_dask import _compat
 from resilient_dask._compat import on_scheduler
@@ -19,7 +21,13 @@ from resilient_dask._compat.port import ClientPort
 from resilient_dask._config import positive_duration
 from resilient_dask.connection import Connection
 from resilient_dask.errors import ErrorContext, TaskTimeout
-from resilient_dask.watchdog import Decision, WatchdogPolicy, WorkerSnapshot, WorkerWatch
+from resilient_dask.watchdog import (
+    MISSED_HEARTBEATS,
+    Decision,
+    WatchdogPolicy,
+    WorkerSnapshot,
+    WorkerWatch,
+)
 
 
 class WorkerWatchdog:
@@ -71,10 +79,18 @@ class WorkerWatchdog:
 
     async def _watch_loop(self, watch: WorkerWatch, interval: float, timeout: float) -> None:
         port = self._port
+        policy = watch.policy
         while not watch.stopped and not port.closing:
             try:
-                info = await asyncio.wait_for(
-                    port.scheduler.identity(n_workers=-1), max(interval, 5.0)
+                # Only the stale workers come back: the poll costs in proportion to them.
+                found = await asyncio.wait_for(
+                    port.run_on_scheduler(
+                        on_scheduler.stale_workers,
+                        policy.limit(time.monotonic()),
+                        MISSED_HEARTBEATS,
+                        policy.task_timeout,
+                    ),
+                    max(interval, 5.0),
                 )
             except asyncio.CancelledError:
                 raise
@@ -82,19 +98,15 @@ class WorkerWatchdog:
                 # Scheduler unreachable: the connection monitor reports that.
                 await asyncio.sleep(interval)
                 continue
-            snapshots = [
-                WorkerSnapshot(
-                    addr, str(meta.get("name")), float(meta["last_seen"]), meta.get("nanny")
+            now = time.monotonic()
+            policy.heard(now, float(found["interval"]))
+            decisions = policy.observe(now, [_snapshot(w) for w in found["stale"]])
+            if policy.task_timeout is not None:
+                late = found["overdue"]
+                snapshots = [_snapshot(w) for w in late]
+                decisions += policy.observe_tasks(
+                    now, snapshots, {w["address"]: dict(w["tasks"]) for w in late}
                 )
-                for addr, meta in info.get("workers", {}).items()
-            ]
-            decisions = watch.policy.observe(time.monotonic(), snapshots)
-            if watch.policy.task_timeout is not None:
-                with contextlib.suppress(Exception):
-                    executing = await asyncio.wait_for(
-                        port.run_on_scheduler(on_scheduler.executing_tasks), 5.0
-                    )
-                    decisions += watch.policy.observe_tasks(time.monotonic(), snapshots, executing)
             for decision in decisions:
                 watch.record_decision(decision)
                 if decision.tasks:
@@ -146,3 +158,13 @@ class WorkerWatchdog:
             name=decision.name,
             outcome=outcome,
         )
+
+
+def _snapshot(worker: dict[str, Any]) -> WorkerSnapshot:
+    return WorkerSnapshot(
+        worker["address"],
+        str(worker["name"]),
+        float(worker["last_seen"]),
+        worker["nanny"],
+        float(worker["silent_for"]),
+    )

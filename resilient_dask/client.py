@@ -44,7 +44,7 @@ from resilient_dask._reactions import Reactions
 from resilient_dask._reconnection import Reconnection, checked_address, locator_for
 from resilient_dask._serialization import unpicklable_argument_error
 from resilient_dask._stories import TaskStories
-from resilient_dask._task_retries import TaskRetries
+from resilient_dask._task_retries import SentTogether, TaskRetries
 from resilient_dask._worker_watchdog import WorkerWatchdog
 from resilient_dask.connection import ConnectionCallback, Subscription
 from resilient_dask.watchdog import WorkerWatch
@@ -171,6 +171,7 @@ class ResilientClient(ClientHooks):
 
         ``resubmit=False``: keep this (side-effecting) task out of lineage replay.
         """
+        policy = _checked_retry(retry, "submit")
         lineage = self._rd_lineage
 
         def send(**options: Any) -> Any:
@@ -188,19 +189,28 @@ class ResilientClient(ClientHooks):
             if clear is None:
                 raise
             raise clear from None
-        if retry is not None and isinstance(future, Future):
+        if policy is not None and isinstance(future, Future):
             key = future.key
-            self._rd_retries.track(future, retry, lambda: send(**{**kwargs, "key": key}))
+            self._rd_retries.track(future, policy, lambda: send(**{**kwargs, "key": key}))
         return adopt(future)
 
-    def map(self, func: Any, *iterables: Any, resubmit: bool = True, **kwargs: Any) -> Any:
-        """``Client.map``, plus ``resubmit=False`` to keep these tasks out of lineage replay."""
+    def map(
+        self,
+        func: Any,
+        *iterables: Any,
+        retry: RetryPolicy | None = None,
+        resubmit: bool = True,
+        **kwargs: Any,
+    ) -> Any:
+        """``Client.map``, plus ``retry=`` (each task, as with ``submit``) and
+        ``resubmit=False`` to keep these tasks out of lineage replay."""
+        policy = _checked_retry(retry, "map")
 
         def send() -> Any:
             return Client.map(self, func, *iterables, **kwargs)
 
         try:
-            return self._rd_lineage.map(func, iterables, kwargs, resubmit, send)
+            futures = self._rd_lineage.map(func, iterables, kwargs, resubmit, send)
         except TypeError as exc:
             candidates = [("the function", func)]
             candidates += [
@@ -214,6 +224,33 @@ class ResilientClient(ClientHooks):
             if clear is None:
                 raise
             raise clear from None
+        if policy is not None:
+            self._track_mapped(futures, policy, func, iterables, resubmit, kwargs)
+        return futures
+
+    def _track_mapped(
+        self,
+        futures: list[Any],
+        policy: RetryPolicy,
+        func: Any,
+        iterables: tuple[Any, ...],
+        resubmit: bool,
+        kwargs: dict[str, Any],
+    ) -> None:
+        """``map(retry=)``: each task is resubmitted alone, as ``submit`` would send it."""
+        columns = [list(iterable) for iterable in iterables]  # upstream refused iterators
+        options = {k: v for k, v in kwargs.items() if k not in ("key", "batch_size")}
+        lineage = self._rd_lineage
+        for i, future in enumerate(futures):
+            args = tuple(column[i] for column in columns)
+
+            def send(key: Any = future.key, args: tuple[Any, ...] = args) -> Any:
+                call = {**options, "key": key}
+                return lineage.submit(
+                    func, args, call, resubmit, lambda: Client.submit(self, func, *args, **call)
+                )
+
+            self._rd_retries.track(future, policy, send)
 
     def compute(
         self, collections: Any, *args: Any, retry: RetryPolicy | None = None, **kwargs: Any
@@ -222,21 +259,25 @@ class ResilientClient(ClientHooks):
 
         With ``sync=True`` the whole call is re-run on any failure the policy retries.
         """
-        if retry is None:
+        policy = _checked_retry(retry, "compute")
+        if policy is None:
             return Client.compute(self, collections, *args, **kwargs)
         if kwargs.get("sync"):
-            for attempt in self._rd_retries.guard(retry):
+            for attempt in self._rd_retries.guard(policy):
                 with attempt:
                     return Client.compute(self, collections, *args, **kwargs)
         result = Client.compute(self, collections, *args, **kwargs)
         many = isinstance(collections, (list, tuple, set, frozenset))
         pairs = zip(collections, result, strict=False) if many else [(collections, result)]
+        # Results that fail from one cause are computed again in one call: their graphs
+        # may share the task that failed (see SentTogether).
+        together = SentTogether(lambda members: Client.compute(self, members, *args, **kwargs))
         for collection, future in pairs:
 
             def resubmit(collection: Any = collection) -> Any:
                 return Client.compute(self, collection, *args, **kwargs)
 
-            self._rd_retries.track(future, retry, resubmit)
+            self._rd_retries.track(future, policy, resubmit, (together, collection))
         return result
 
     def resubmit(self, futures: Any = None) -> Any:
@@ -276,9 +317,10 @@ class ResilientClient(ClientHooks):
                 with attempt:
                     ...
         """
-        if retry is None:
+        policy = _checked_retry(retry, "guard")
+        if policy is None:
             return Guard(self.translate_error)
-        return self._rd_retries.guard(retry)
+        return self._rd_retries.guard(policy)
 
     def translate_error(
         self, exc: BaseException, keys: Sequence[Any] | None = None
@@ -320,13 +362,17 @@ class ResilientClient(ClientHooks):
         restart_timeout: str | float = "60s",
         task_timeout: str | float | None = None,
     ) -> WorkerWatch:
-        """Restart workers whose heartbeats stopped for ``stale_after``, through their nanny.
+        """Restart workers whose heartbeats stopped, through their nanny.
 
-        At most ``max_restarts`` restarts per worker per ``window``; past that, and for
-        workers without a nanny, the worker is only reported. Every decision is a
+        A worker is stale once the scheduler has not heard from it for longer than both
+        ``stale_after`` and three of the heartbeat intervals the scheduler gives its
+        workers (which grow with the cluster). At most ``max_restarts`` restarts per
+        worker per ``window``; past that, and for workers without a nanny, the worker is
+        only reported; ``restart=False`` only reports (for a client that does not own
+        the cluster: run restarts from one client per cluster). Every decision is a
         ``watchdog.*`` event. Returns a handle with ``.events`` and ``.stop()`` (also a
-        context manager). The scheduler is polled every ``poll_interval`` (default:
-        ``stale_after / 4``, at most 1 s).
+        context manager). The scheduler is asked for the stale workers (only those) every
+        ``poll_interval`` (default: ``stale_after / 4``, at most 1 s).
 
         With ``task_timeout``, a task of this client running longer than that fails with
         :class:`~resilient_dask.errors.TaskTimeout`, is released on the scheduler, and its
@@ -358,6 +404,15 @@ class ResilientClient(ClientHooks):
         section = render_resilience_html(connection.state, connection.latency, connection.history)
         # One root element: the widget stays well-formed markup, as upstream's is.
         return f"<div>{base}{section}</div>"
+
+
+def _checked_retry(retry: Any, call: str) -> RetryPolicy | None:
+    """``retry`` if it is a policy (or None), else the TypeError saying what it takes."""
+    if retry is None:
+        return None
+    from resilient_dask.retry import check_policy  # tenacity, only when retry= is used
+
+    return check_policy(retry, call)
 
 
 def _name(func: Any) -> str:

@@ -319,7 +319,7 @@ class SchedulerUnresponsive(ResilientDaskError, TimeoutError):
 class WorkerLost(ResilientDaskError, KilledWorker):
     """A task exceeded allowed-failures because the workers running it died."""
 
-    summary = "A task was tried on several workers and all of them died while running it."
+    summary = "A task failed because the workers running it died."
 
     def __init__(self, context: ErrorContext | None = None, message: str | None = None) -> None:
         ctx = context or ErrorContext()
@@ -336,6 +336,12 @@ class WorkerLost(ResilientDaskError, KilledWorker):
     @property
     def last_worker(self) -> Any:
         return self.context.detail("last_worker")
+
+    def headline(self) -> str:
+        """How many workers died under the task, as the scheduler counted (``deaths``)."""
+        if self.message:
+            return self.message
+        return f"A task failed because {worker_deaths(self.context.detail('deaths'))}."
 
     def _extra_lines(self) -> list[str]:
         lines = []
@@ -364,6 +370,13 @@ class WorkerLost(ResilientDaskError, KilledWorker):
 
     __str__ = ResilientDaskError.__str__
     __reduce__ = ResilientDaskError.__reduce__
+
+
+def worker_deaths(deaths: int | None) -> str:
+    """``"1 worker died while running it"``, ``"3 workers died ..."`` (None: not known)."""
+    if not deaths:
+        return "the workers running it died"
+    return f"{deaths} worker{'' if deaths == 1 else 's'} died while running it"
 
 
 class LineageUnavailable(ResilientDaskError):

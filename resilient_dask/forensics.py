@@ -1,10 +1,11 @@
-"""Failure forensics: a failed task's scheduler story, captured at once and rendered.
+"""Failure forensics: a failed task's scheduler story, captured right away and rendered.
 
 The scheduler keeps only its last transitions (``distributed.scheduler.transition-log-length``,
 1,000 by default), so a story read minutes after a failure is often gone. When a
-future of a ResilientClient errs, the client asks the scheduler for that task's
-story before it delivers the error, and attaches it to the error raised from
-``result()`` / ``gather()`` / ``compute()`` as ``err.story`` (a :class:`TaskStory`).
+future of a ResilientClient errs, the client delivers the error and asks the
+scheduler for that task's story right after (in batches, in the background), and
+attaches it to the error raised from ``result()`` / ``gather()`` / ``compute()`` or
+returned by ``exception()`` as ``err.story`` (a :class:`TaskStory`).
 ``rc.explain(future_or_key)`` renders it as a timeline.
 
 :func:`~resilient_dask._compat.on_scheduler.collect_task_facts` runs *on the

@@ -131,6 +131,28 @@ class RetryPolicy:
         return f"<RetryPolicy {self.name}>"
 
 
+def check_policy(value: Any, call: str) -> RetryPolicy | None:
+    """``value`` if it is a :class:`RetryPolicy` or None; else a ``TypeError`` saying what
+    ``retry=`` takes (and, for a number, that distributed's count is ``retries=``).
+
+    ``call`` names the call for the message: ``"submit"``, ``"map"``, ``"compute"``, ``"guard"``.
+    (For the client's methods; not part of the public API.)
+    """
+    if value is None or isinstance(value, RetryPolicy):
+        return value
+    message = (
+        f"{call}(retry={value!r}): retry= takes a RetryPolicy, such as "
+        "resilient_dask.retry.transient() or retry.on_exceptions(...), not "
+        f"{type(value).__name__} {value!r}."
+    )
+    if isinstance(value, int) and not isinstance(value, bool):
+        message += (
+            f" To let the scheduler re-run a failing task {value} more times, use "
+            f"distributed's retries={value}."
+        )
+    raise TypeError(message)
+
+
 def _seconds(value: str | float) -> float:
     seconds = parse_timedelta(value, default="s")
     if seconds is None or seconds < 0:

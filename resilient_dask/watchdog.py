@@ -2,17 +2,23 @@
 
 distributed removes a silent worker only when ``worker-ttl`` (5 minutes) runs
 out, and never notices a worker whose event loop is blocked (a task in C code
-holding the GIL) while its process lives. ``rc.watch_workers()`` polls the
-scheduler's ``identity`` (each worker's ``last_seen``, the scheduler's time of
-its last heartbeat, and its ``nanny``) and feeds :class:`WatchdogPolicy`, which
-decides without any I/O:
+holding the GIL) while its process lives. ``rc.watch_workers()`` asks the
+scheduler, at each poll, for the workers whose heartbeats are overdue and only
+those (:func:`~resilient_dask._compat.on_scheduler.stale_workers`: a pass over the
+scheduler's workers, an answer the size of the stale ones), and feeds
+:class:`WatchdogPolicy`, which decides without any I/O:
 
-* a worker whose ``last_seen`` has not moved for ``stale_after`` is *stale*;
+* a worker is *stale* once the scheduler has not heard from it for the longer of
+  ``stale_after`` and :data:`MISSED_HEARTBEATS` heartbeat intervals, the interval
+  being the one the scheduler gives its workers (it grows with the cluster: 0.5 s
+  up to 10 workers, ``n / 200 + 1`` s past 200, 31 s at 6,000), so a worker whose
+  heartbeats arrive on that schedule is never stale, at any cluster size;
 * a stale worker with a nanny is restarted through it (``restart_workers``),
   within a budget of ``max_restarts`` per ``window`` per worker (counted by
   nanny, which keeps its address across restarts); past the budget: reported;
 * a stale worker without a nanny is reported and never killed;
-* with ``restart=False`` stale workers are only reported;
+* with ``restart=False`` stale workers are only reported (the mode for a client
+  that shares the cluster with others and does not own its workers);
 * with ``task_timeout``, a worker running one task for longer than that is
   treated the same way (restart within the budget, else reported), and the
   client fails that task's future with :class:`~resilient_dask.errors.TaskTimeout`.
@@ -31,7 +37,11 @@ from typing import Any, Literal
 
 from resilient_dask._events import emit
 
-__all__ = ["Decision", "WatchdogPolicy", "WorkerSnapshot", "WorkerWatch"]
+__all__ = ["MISSED_HEARTBEATS", "Decision", "WatchdogPolicy", "WorkerSnapshot", "WorkerWatch"]
+
+#: A worker is stale only after this many of the heartbeat intervals the scheduler gives
+#: its workers have passed without one (and never before ``stale_after``).
+MISSED_HEARTBEATS = 3
 
 Action = Literal["restart", "no_nanny", "budget_exhausted", "stale"]
 
@@ -50,8 +60,11 @@ class WorkerSnapshot:
 
     address: str
     name: str
+    #: The scheduler's time of the worker's last heartbeat.
     last_seen: float
     nanny: str | None
+    #: How long the scheduler had not heard from it, on the scheduler's clock.
+    silent_for: float = 0.0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -75,20 +88,14 @@ class Decision:
         return EVENTS[self.action]
 
 
-@dataclasses.dataclass
-class _Track:
-    last_seen: float
-    since: float
-    decided: bool = False
-
-
 class WatchdogPolicy:
-    """Stale-worker decisions from successive snapshots; no I/O, clock passed in.
+    """Stale-worker decisions from successive polls; no I/O, clock passed in.
 
-    Staleness is measured on the caller's monotonic clock from the poll where a
-    worker's ``last_seen`` last changed, so the scheduler's clock need not agree
-    with ours. One decision per silence: a worker is judged again only after it
-    heartbeats again (or is replaced by a new worker process).
+    Each poll reports the workers the scheduler has not heard from for longer than
+    :meth:`limit` (judged on the scheduler's own clock, so ours need not agree with
+    it) and the heartbeat interval it gives its workers now (:meth:`heard`). One
+    decision per silence: a worker is judged again only after it heartbeats again
+    (its ``last_seen`` changes) or is replaced by a new worker process.
     """
 
     def __init__(
@@ -112,29 +119,42 @@ class WatchdogPolicy:
         self.window = window
         self.task_timeout = task_timeout
         self._timed_out: set[str] = set()
-        self._tracks: dict[str, _Track] = {}
+        #: (address, last_seen) of the silences already decided about.
+        self._decided: set[tuple[str, float]] = set()
+        #: (when, interval) the scheduler reported, newest last.
+        self._intervals: collections.deque[tuple[float, float]] = collections.deque()
         self._restarts: dict[str, collections.deque[float]] = collections.defaultdict(
             collections.deque
         )
 
-    def observe(self, now: float, workers: Iterable[WorkerSnapshot]) -> list[Decision]:
-        """Feed one poll; return the decisions it leads to."""
+    def heard(self, now: float, interval: float) -> None:
+        """The heartbeat interval the scheduler gives its workers, as of this poll."""
+        self._intervals.append((now, interval))
+
+    def limit(self, now: float) -> float:
+        """How long a worker may be silent before it is stale: ``stale_after``, or
+        :data:`MISSED_HEARTBEATS` times the longest interval the scheduler gave in as
+        long as that (a worker told a longer interval before the cluster shrank keeps
+        it until its next heartbeat), whichever is longer."""
+        intervals = self._intervals
+        longest = max((i for _, i in intervals), default=0.0)
+        while len(intervals) > 1 and intervals[0][0] < now - MISSED_HEARTBEATS * longest:
+            intervals.popleft()
+        longest = max((i for _, i in intervals), default=0.0)
+        return max(self.stale_after, MISSED_HEARTBEATS * longest)
+
+    def observe(self, now: float, stale: Iterable[WorkerSnapshot]) -> list[Decision]:
+        """Feed the workers one poll found stale; return the decisions they lead to."""
         decisions = []
-        seen = set()
-        for worker in workers:
-            seen.add(worker.address)
-            track = self._tracks.get(worker.address)
-            if track is None or track.last_seen != worker.last_seen:
-                self._tracks[worker.address] = _Track(worker.last_seen, now)
+        current = set()
+        for worker in stale:
+            silence = (worker.address, worker.last_seen)
+            current.add(silence)
+            if silence in self._decided:
                 continue
-            silent = now - track.since
-            if track.decided or silent < self.stale_after:
-                continue
-            track.decided = True
-            decisions.append(self._decide(now, worker, silent))
-        for address in set(self._tracks) - seen:
-            del self._tracks[address]
-        self._timed_out &= seen
+            self._decided.add(silence)
+            decisions.append(self._decide(now, worker, worker.silent_for))
+        self._decided &= current  # heard from again, or gone: judged afresh next time
         return decisions
 
     def observe_tasks(
@@ -143,23 +163,30 @@ class WatchdogPolicy:
         workers: Iterable[WorkerSnapshot],
         executing: Mapping[str, Mapping[Any, float]],
     ) -> list[Decision]:
-        """Feed what each worker is running (key → seconds); decide about overdue tasks.
+        """Feed what workers are running (key → seconds; the scheduler may send only the
+        workers with a task past ``task_timeout``); decide about overdue tasks.
 
-        One decision per worker until it is replaced (a restarted worker has a new address).
+        One decision per worker while it has overdue tasks (a restarted worker has a
+        new address).
         """
         if self.task_timeout is None:
             return []
         decisions = []
+        late = set()
         for worker in workers:
             running = executing.get(worker.address, {})
             overdue = tuple(
                 (key, round(ran, 3)) for key, ran in running.items() if ran >= self.task_timeout
             )
-            if not overdue or worker.address in self._timed_out:
+            if not overdue:
+                continue
+            late.add(worker.address)
+            if worker.address in self._timed_out:
                 continue
             self._timed_out.add(worker.address)
             decision = self._decide(now, worker, 0.0)
             decisions.append(dataclasses.replace(decision, reason="task_timeout", tasks=overdue))
+        self._timed_out &= late
         return decisions
 
     def _decide(self, now: float, worker: WorkerSnapshot, silent: float) -> Decision:

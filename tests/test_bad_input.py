@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 
+import dask
 import pytest
 from distributed import LocalCluster
 
@@ -71,3 +72,30 @@ def test_invalid_option_fails_before_connecting(option: str, value: object) -> N
     """An invalid option raises ValueError naming it, before any connection is tried."""
     with pytest.raises(ValueError, match=option):
         ResilientClient("tcp://127.0.0.1:1", **{option: value})
+
+
+@pytest.mark.parametrize("call", ["submit", "map", "compute", "guard"])
+def test_retry_of_a_wrong_type_names_retry_policy(rc: ResilientClient, call: str) -> None:
+    """retry= that is not a RetryPolicy raises TypeError naming RetryPolicy, and sends nothing."""
+    before = set(rc.futures)
+    with pytest.raises(TypeError, match="retry= takes a RetryPolicy") as info:
+        if call == "submit":
+            rc.submit(add, 1, retry="transient")
+        elif call == "map":
+            rc.map(add, [1, 2], retry="transient")
+        elif call == "compute":
+            rc.compute(dask.delayed(add)(1), retry="transient")
+        else:
+            rc.guard(retry="transient")  # type: ignore[call-overload]
+    assert f"{call}(retry='transient')" in str(info.value)
+    assert "retries=" not in str(info.value), "a string is not a count"
+    assert set(rc.futures) == before
+
+
+def test_retry_given_a_count_points_to_retries(rc: ResilientClient) -> None:
+    """submit(f, retry=3) says retry= takes a RetryPolicy and that the count is retries=3."""
+    with pytest.raises(TypeError) as info:
+        rc.submit(add, 1, retry=3)
+    text = str(info.value)
+    assert "submit(retry=3)" in text and "RetryPolicy" in text
+    assert "retries=3" in text

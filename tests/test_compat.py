@@ -246,7 +246,7 @@ def test_tested_version_is_installed() -> None:
     assert _compat.distributed_version() in _compat.TESTED_DISTRIBUTED
 
 
-def _fails() -> None:
+def _fails(*args: object) -> None:
     raise ValueError("upstream check")
 
 
@@ -439,20 +439,60 @@ def test_task_facts_read_story_events_and_task_state(local: LocalCluster, client
     assert set(facts["workers"]) == set(scheduler.workers)
 
 
-def test_executing_tasks_reads_each_workers_executing_durations(client: Client) -> None:
-    """WorkerState.executing maps each running TaskState to seconds, from the heartbeats."""
-    from distributed import Event
+def test_story_of_several_keys_is_one_pass_over_the_log(
+    local: LocalCluster, client: Client
+) -> None:
+    """Scheduler.story(*keys) returns every key's own transitions; facts come per key."""
+    futures = client.map(_fails, range(3), pure=False)
+    for future in futures:
+        with pytest.raises(ValueError):
+            future.result(timeout=10)
+    scheduler = local.scheduler
+    assert scheduler is not None
+    keys = [f.key for f in futures]
+    together = scheduler.story(*keys)
+    for key in keys:
+        assert [t for t in together if t[0] == key] == [
+            t for t in scheduler.story(key) if t[0] == key
+        ]
+    facts = client.run_on_scheduler(on_scheduler.collect_task_facts, keys)
+    assert set(facts) == set(keys)
+    assert all(facts[k]["state"] == "erred" and facts[k]["complete"] for k in keys)
 
+
+def test_stale_workers_reads_last_seen_interval_and_executing(
+    local: LocalCluster, client: Client
+) -> None:
+    """The scheduler's heartbeat_interval(n) is what its workers are told; last_seen is the
+    scheduler's metrics.time(); WorkerState.executing maps each running TaskState to
+    seconds. stale_workers returns only workers past the limit, and only overdue tasks."""
+    import distributed.scheduler
+    from distributed import Event
+    from distributed.metrics import time as scheduler_time
+
+    scheduler = local.scheduler
+    assert scheduler is not None
+    answer = inspect.getsource(distributed.scheduler.Scheduler.heartbeat_worker)
+    assert '"heartbeat-interval": heartbeat_interval(len(self.workers))' in answer
+    [ws] = scheduler.workers.values()
+    assert 0 <= scheduler_time() - ws.last_seen < 10
+    assert hasattr(ws, "name") and hasattr(ws, "nanny")
+    fresh = client.run_on_scheduler(on_scheduler.stale_workers, 30.0, 3, None)
+    expected = distributed.scheduler.heartbeat_interval(1)
+    assert (fresh["interval"], fresh["limit"], fresh["stale"]) == (expected, 30.0, [])
+    everyone = client.run_on_scheduler(on_scheduler.stale_workers, -1.0, 0, None)
+    assert [w["address"] for w in everyone["stale"]] == [ws.address]
     event = Event(f"hold-{uuid.uuid4().hex}", client=client)
     future = client.submit(_holds, event.name, pure=False)
 
-    def running() -> bool:
-        executing = client.run_on_scheduler(on_scheduler.executing_tasks)
-        return any(future.key in tasks for tasks in executing.values())
+    def overdue() -> list[dict[str, object]]:
+        found = client.run_on_scheduler(on_scheduler.stale_workers, 30.0, 3, 0.0)
+        return [w for w in found["overdue"] if future.key in w["tasks"]]  # type: ignore[operator]
 
-    poll_for(running, 20, message="the task shows as executing")
-    executing = client.run_on_scheduler(on_scheduler.executing_tasks)
-    assert all(isinstance(s, float) for tasks in executing.values() for s in tasks.values())
+    [late] = poll_for(overdue, 20, message="the task shows as executing")
+    assert all(isinstance(s, float) for s in late["tasks"].values())  # type: ignore[attr-defined]
+    none_late = client.run_on_scheduler(on_scheduler.stale_workers, 30.0, 3, 600.0)
+    assert none_late["overdue"] == []
     event.set()
     future.result(timeout=10)
 
@@ -486,7 +526,8 @@ def test_scheduler_settings_are_public_attributes_of_the_scheduler(
 def test_code_for_the_scheduler_unpickles_without_resilient_dask() -> None:
     """on_scheduler is pickled by value: a process that cannot import resilient_dask runs it."""
     payload = cloudpickle.dumps(
-        [on_scheduler.collect_task_facts, on_scheduler.acquire_pin, on_scheduler.PinPlugin]
+        [on_scheduler.collect_task_facts, on_scheduler.acquire_pin, on_scheduler.PinPlugin,
+         on_scheduler.stale_workers]
     )
     code = (
         "import sys, pickle; sys.modules['resilient_dask'] = None; "
@@ -532,3 +573,28 @@ def test_client_init_names_the_id_after_the_class_before_starting() -> None:
     source = inspect.getsource(Client.__init__)
     assert "type(self).__name__" in source
     assert source.index("self.id = (") < source.index("self.start(")
+
+
+def test_future_exception_returns_the_states_exception(client: Client) -> None:
+    """Future.exception() runs Future._exception and returns the very object result() raises."""
+    future = client.submit(_fails, pure=False)
+    returned = future.exception(timeout=10)
+    with pytest.raises(ValueError) as info:
+        future.result(timeout=10)
+    assert returned is info.value
+    assert Future._exception.__name__ == "_exception"
+    assert _compat.exception_request(future._exception) is future
+
+
+def test_a_pickled_killed_worker_names_its_class_in_its_bytes() -> None:
+    """The scheduler's pickled KilledWorker names the class (killed_worker's fast check)."""
+    from distributed.protocol import pickle as dask_pickle
+    from distributed.scheduler import KilledWorker
+
+    from resilient_dask._translate import killed_worker
+
+    reported = dask_pickle.dumps(KilledWorker("f", "tcp://127.0.0.1:1", allowed_failures=0))
+    assert b"KilledWorker" in reported
+    found = killed_worker(reported)
+    assert isinstance(found, KilledWorker) and found.task == "f"
+    assert killed_worker(dask_pickle.dumps(ValueError("KilledWorker? no"))) is None

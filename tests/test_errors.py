@@ -16,6 +16,7 @@ from distributed.protocol import pickle as dask_pickle
 from distributed.scheduler import KilledWorker
 
 from resilient_dask import errors
+from resilient_dask._translate import translate
 from resilient_dask.errors import (
     ErrorContext,
     LineageUnavailable,
@@ -318,3 +319,26 @@ def test_docs_pages_are_distinct() -> None:
 def test_keys_returns_all_keys(cls: ErrorClass) -> None:
     """``.keys`` has every key, not only those shown in ``str(err)``."""
     assert cls(CONTEXT.replace(keys=MANY_KEYS)).keys == MANY_KEYS
+
+
+@pytest.mark.parametrize(
+    ("deaths", "headline"),
+    [
+        (1, "A task failed because 1 worker died while running it."),
+        (3, "A task failed because 3 workers died while running it."),
+        (None, "A task failed because the workers running it died."),
+    ],
+)
+def test_worker_lost_says_how_many_workers_died(deaths: int | None, headline: str) -> None:
+    """WorkerLost's first line counts the deaths the scheduler counted, not 'several'."""
+    err = WorkerLost(ErrorContext(keys=("f",), details=(("deaths", deaths),)))
+    assert str(err).splitlines()[0] == headline
+
+
+def test_killed_worker_with_no_allowed_failures_becomes_one_death() -> None:
+    """KilledWorker(allowed_failures=0) becomes a WorkerLost saying 1 worker died, naming it."""
+    err = translate(KilledWorker("f", "tcp://10.0.0.1:1234", allowed_failures=0))
+    assert isinstance(err, WorkerLost)
+    text = str(err)
+    assert text.startswith("A task failed because 1 worker died while running it.")
+    assert "tcp://10.0.0.1:1234 died while running it" in text

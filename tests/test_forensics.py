@@ -1,18 +1,22 @@
-"""Failure forensics: a failed task's story, captured at once, attached as err.story, explained."""
+"""Failure forensics: a failed task's story, captured right after its error is delivered
+(in batches, off the error path), attached as err.story, explained."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import pickle
 import signal
 from collections.abc import Callable
+from typing import Any
 
+import dask
 import pytest
-from distributed import wait
+from distributed import as_completed, wait
 
 from resilient_dask import ResilientClient, WorkerLost
 from resilient_dask.forensics import TaskStory
-from resilient_dask.testing import SubprocessCluster
+from resilient_dask.testing import SubprocessCluster, poll_for
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -95,3 +99,61 @@ def test_worker_lost_carries_the_story_with_the_dead_worker(
         assert "remove-worker" in story.render()
         copy = pickle.loads(pickle.dumps(info.value))
         assert copy.story == story
+
+
+def test_the_error_is_delivered_before_its_story_is_captured(
+    rc: ResilientClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """wait() sees the error while the story capture is held; result() then waits for it."""
+    stories = rc._rd_stories
+    capture = stories._capture
+    held = asyncio.Event()
+    started: list[int] = []
+
+    async def held_capture(keys: list[Any]) -> None:
+        started.append(len(keys))
+        await held.wait()
+        await capture(keys)
+
+    monkeypatch.setattr(stories, "_capture", held_capture)
+    future = rc.submit(fail, 5)
+    wait([future], timeout=30)
+    poll_for(lambda: started == [1], 10, message="the capture started, and is held")
+    assert future.status == "error", "delivered while the capture is held"
+    rc.loop.add_callback(held.set)
+    with pytest.raises(ValueError) as info:
+        future.result(timeout=30)
+    assert info.value.story.state == "erred"  # type: ignore[attr-defined]
+
+
+def test_stories_of_many_failures_are_captured_in_batches(
+    rc: ResilientClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """100 tasks failing at once (their dependency failed): a few captures, not 100;
+    exception() of each returns its error with its story."""
+    stories = rc._rd_stories
+    capture = stories._capture
+    batches: list[int] = []
+
+    async def counted(keys: list[Any]) -> None:
+        batches.append(len(keys))
+        await capture(keys)
+
+    monkeypatch.setattr(stories, "_capture", counted)
+    bad = dask.delayed(fail)(0, dask_key_name="bad")
+    outputs = [dask.delayed(inc)(bad, dask_key_name=f"inc-{i}") for i in range(100)]
+    futures = rc.compute(outputs)
+    wait(futures, timeout=60)
+    errors: list[Any] = [future.exception(timeout=30) for future in futures]
+    assert [err.story.key for err in errors] == [str(f.key) for f in futures]
+    assert {err.story.blame for err in errors} == {"bad"}
+    assert sum(batches) == 100 and len(batches) <= 3, batches
+
+
+def test_as_completed_errors_carry_their_story(rc: ResilientClient) -> None:
+    """The error of a future from as_completed, read with exception(), has its story."""
+    futures = rc.map(fail, range(3))
+    for future in as_completed(futures):
+        err: Any = future.exception(timeout=30)
+        assert err.story.key == str(future.key) and err.story.state == "erred"
+        assert "cannot handle" in err.story.exception

@@ -210,6 +210,22 @@ def test_compute_retry_recomputes_after_worker_loss(
     assert future.result(timeout=90) == 8
 
 
+def test_map_retry_resubmits_each_task_after_worker_loss(
+    fragile: tuple[SubprocessCluster, ResilientClient], tmp_path: pathlib.Path
+) -> None:
+    """map(retry=) retries each task whose worker died, and does not pass retry= to the function."""
+    _, rc = fragile
+    counter = str(tmp_path / "calls")
+    with capture_events() as events:
+        futures = rc.map(
+            die_first_times, [counter] * 2, [1, 1], [21, 4], retry=retry.transient(**FAST)
+        )
+        assert rc.gather(futures) == [42, 8]
+    retried = {e["key"] for e in events if e["event"] == "task.retrying"}
+    assert str(futures[0].key) in retried, "the task that killed its worker was retried"
+    assert retried <= {str(f.key) for f in futures}
+
+
 async def test_async_guard_retry_reruns_the_block(
     cluster: SubprocessCluster, fast: dict[str, float]
 ) -> None:

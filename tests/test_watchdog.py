@@ -2,21 +2,25 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import pathlib
 import time
 from collections.abc import Callable
 
 import pytest
+from distributed import LocalCluster
 
 from resilient_dask import ResilientClient
 from resilient_dask.errors import TaskTimeout
 from resilient_dask.testing import SubprocessCluster, capture_events, poll_for
-from resilient_dask.watchdog import WatchdogPolicy, WorkerSnapshot
+from resilient_dask.watchdog import MISSED_HEARTBEATS, WatchdogPolicy, WorkerSnapshot
 
 pytestmark = pytest.mark.timeout(120)
 
 STALE = 3.0
+#: The events of a watch that are not decisions about a worker.
+WATCH_BOOKKEEPING = {"watchdog.started", "watchdog.stopped"}
 
 
 def block_loop_first_time(flag: str, x: int) -> int:
@@ -40,34 +44,44 @@ def block_loop_always() -> int:
     return sum(range(10**11))
 
 
-def worker(address: str, last_seen: float, nanny: str | None = "tcp://nanny:1") -> WorkerSnapshot:
-    return WorkerSnapshot(address, address[-1], last_seen, nanny)
+def worker(
+    address: str, last_seen: float, nanny: str | None = "tcp://nanny:1", silent: float = 5.0
+) -> WorkerSnapshot:
+    return WorkerSnapshot(address, address[-1], last_seen, nanny, silent)
 
 
 # -- the policy, without a cluster ----------------------------------------------------
 
 
-def test_policy_restarts_a_worker_silent_for_stale_after() -> None:
-    """A worker whose last_seen stops moving for stale_after gets one restart decision."""
+def test_policy_restarts_a_worker_the_scheduler_reports_stale_once_per_silence() -> None:
+    """A worker reported stale gets one restart decision; again only after a new heartbeat."""
     policy = WatchdogPolicy(3.0, window=600)
-    assert policy.observe(0.0, [worker("w1", 100.0)]) == []
-    assert policy.observe(2.9, [worker("w1", 100.0)]) == []
-    [decision] = policy.observe(3.0, [worker("w1", 100.0)])
-    assert (decision.action, decision.worker, decision.silent_for) == ("restart", "w1", 3.0)
-    assert policy.observe(10.0, [worker("w1", 100.0)]) == [], "one decision per silence"
+    [decision] = policy.observe(0.0, [worker("w1", 100.0, silent=3.5)])
+    assert (decision.action, decision.worker, decision.silent_for) == ("restart", "w1", 3.5)
+    assert policy.observe(1.0, [worker("w1", 100.0, silent=4.5)]) == [], "one per silence"
+    assert policy.observe(2.0, []) == [], "it heartbeat again"
+    [again] = policy.observe(9.0, [worker("w1", 105.0, silent=3.2)])
+    assert again.action == "restart"
 
 
-def test_policy_leaves_heartbeating_workers_alone() -> None:
-    """A worker whose last_seen keeps changing is never stale."""
-    policy = WatchdogPolicy(1.0, window=600)
-    decisions = [policy.observe(t, [worker("w1", 100.0 + t)]) for t in range(10)]
-    assert decisions == [[]] * 10
+def test_policy_limit_is_missed_heartbeats_of_the_schedulers_interval() -> None:
+    """limit() is stale_after, or MISSED_HEARTBEATS x the interval the scheduler gives
+    (the longest given within as long), whichever is longer."""
+    policy = WatchdogPolicy(30.0, window=600)
+    assert policy.limit(0.0) == 30.0
+    policy.heard(0.0, 0.5)
+    assert policy.limit(0.0) == 30.0
+    policy.heard(1.0, 31.0)  # 6,000 workers: 6000 / 200 + 1
+    assert policy.limit(1.0) == MISSED_HEARTBEATS * 31.0
+    policy.heard(2.0, 0.5)  # the cluster shrank: workers keep 31 s until their next beat
+    assert policy.limit(50.0) == MISSED_HEARTBEATS * 31.0
+    policy.heard(200.0, 0.5)
+    assert policy.limit(200.0) == 30.0
 
 
 def test_policy_reports_workers_without_nanny() -> None:
     """A stale worker without a nanny is reported (no_nanny), never restarted."""
     policy = WatchdogPolicy(1.0, window=600)
-    policy.observe(0.0, [worker("w1", 5.0, nanny=None)])
     [decision] = policy.observe(1.5, [worker("w1", 5.0, nanny=None)])
     assert decision.action == "no_nanny"
 
@@ -77,19 +91,15 @@ def test_policy_budget_counts_by_nanny_across_restarts() -> None:
     policy = WatchdogPolicy(1.0, max_restarts=2, window=60)
     actions = []
     for round_, address in enumerate(["w1", "w2", "w3"]):  # a new address after each restart
-        start = round_ * 10.0
-        policy.observe(start, [worker(address, 1.0)])
-        actions += [d.action for d in policy.observe(start + 2, [worker(address, 1.0)])]
+        actions += [d.action for d in policy.observe(round_ * 10.0, [worker(address, 1.0)])]
     assert actions == ["restart", "restart", "budget_exhausted"]
-    policy.observe(100.0, [worker("w4", 1.0)])
-    [later] = policy.observe(102.0, [worker("w4", 1.0)])
+    [later] = policy.observe(100.0, [worker("w4", 1.0)])
     assert later.action == "restart", "the window slid past the old restarts"
 
 
 def test_policy_with_restart_false_only_reports() -> None:
     """restart=False: a stale worker is reported as stale."""
     policy = WatchdogPolicy(1.0, restart=False, window=60)
-    policy.observe(0.0, [worker("w1", 1.0)])
     assert [d.action for d in policy.observe(2.0, [worker("w1", 1.0)])] == ["stale"]
 
 
@@ -205,3 +215,31 @@ def test_task_timeout_fails_the_future_and_restarts_the_worker(
         [decision] = [e for e in watch.events if e["event"] == "watchdog.restart"]
         assert decision["reason"] == "task_timeout" and decision["tasks"][0][0] == str(future.key)
         assert rc.submit(double, 4, pure=False).result(timeout=30) == 8
+
+
+def test_workers_on_a_long_heartbeat_interval_are_never_restarted(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The scheduler gives its workers a 4 s heartbeat interval (as it would at ~600
+    workers): with stale_after=1s the watchdog leaves them alone through several beats."""
+    import distributed.scheduler
+
+    monkeypatch.setattr(distributed.scheduler, "heartbeat_interval", lambda n: 4.0)
+    with LocalCluster(n_workers=2, processes=False, dashboard_address=":0") as local:
+        scheduler = local.scheduler
+        assert scheduler is not None
+        with ResilientClient(local, set_as_default=False) as rc:
+            seen: dict[str, list[float]] = {address: [] for address in scheduler.workers}
+
+            def beats() -> bool:
+                for address, ws in scheduler.workers.items():
+                    if not seen[address] or seen[address][-1] != ws.last_seen:
+                        seen[address].append(ws.last_seen)
+                return all(len(times) >= 4 for times in seen.values())
+
+            with rc.watch_workers(stale_after=1, poll_interval=0.1) as watch:
+                poll_for(beats, 60, interval=0.05, message="three heartbeats from each worker")
+            gaps = [b - a for times in seen.values() for a, b in itertools.pairwise(times[1:])]
+            assert min(gaps) > 3.0, f"the workers heartbeat on the 4 s schedule: {gaps}"
+            decisions = [e for e in watch.events if e["event"] not in WATCH_BOOKKEEPING]
+            assert decisions == [], decisions

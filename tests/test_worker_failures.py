@@ -10,14 +10,19 @@ import os
 import pathlib
 import time
 from collections.abc import Callable, Iterator
+from typing import Any
 
+import dask
 import pytest
 from distributed import Future
 
-from resilient_dask import ResilientClient, WorkerLost
-from resilient_dask.testing import SubprocessCluster, poll_for
+from resilient_dask import ResilientClient, WorkerLost, retry
+from resilient_dask.testing import SubprocessCluster, capture_events, poll_for
 
 pytestmark = pytest.mark.timeout(120)
+
+#: A retry policy that does not make the tests wait.
+FAST = {"initial": 0.05, "maximum": 0.2, "jitter": 0.05}
 
 
 def block_first_time(flag: str) -> int:
@@ -112,3 +117,68 @@ def test_first_worker_killed_and_replaced_every_future_is_correct(
     results = {name: future.result(timeout=60) for name, future in futures.items()}
     assert results == {"f": 1, "g": 2, "h1": 3, "h2": 3}
     assert rc.submit(inc, 41, resources={"B": 1}, pure=False).result(timeout=30) == 42
+
+
+def two_after_block(flag: str) -> int:
+    """Block (until killed) on the first call; return 2 at once on later ones."""
+    return 2 * block_first_time(flag)
+
+
+def fan_out(flag: str) -> list[Any]:
+    """The issue's graph: f on B, g = inc(f), hb = inc(g) on B, ha = inc(g) on A."""
+    with dask.annotate(resources={"B": 1}):
+        f = dask.delayed(two_after_block)(flag, dask_key_name="f")
+    g = dask.delayed(inc)(f, dask_key_name="g")
+    with dask.annotate(resources={"B": 1}):
+        hb = dask.delayed(inc)(g, dask_key_name="hb")
+    with dask.annotate(resources={"A": 1}):
+        ha = dask.delayed(inc)(g, dask_key_name="ha")
+    return [f, ha, hb]
+
+
+def transition_errors(cluster: SubprocessCluster) -> list[str]:
+    """Lines of the scheduler's log that report a failed or invalid transition."""
+    assert cluster.scheduler is not None
+    return [
+        line
+        for line in cluster.scheduler.log().splitlines()
+        if "Error transitioning" in line or "InvalidTransition" in line or "Traceback" in line
+    ]
+
+
+def test_retry_resubmits_a_shared_failed_dependency_once(
+    strict: SubprocessCluster, make_client: Callable[..., ResilientClient], tmp_path: pathlib.Path
+) -> None:
+    """compute([f, ha, hb], retry=) with f's worker killed and replaced: [2, 4, 4], f rerun once."""
+    rc = make_client(strict.scheduler_address)
+    flag = str(tmp_path / "f-started")
+    with capture_events() as events:
+        futures = rc.compute(fan_out(flag), retry=retry.transient(**FAST))
+        poll_for(lambda: os.path.exists(flag), 30, message="f running")
+        strict.kill_worker(1)
+        strict.add_worker(options=["--resources", "B=1"])
+        assert rc.gather(futures) == [2, 4, 4]
+    retried = [e for e in events if e["event"] == "task.retrying"]
+    assert sorted(e["key"] for e in retried) == ["f", "ha", "hb"], retried
+    assert {e["attempt"] for e in retried} == {2}, "one resubmission for all three"
+    assert transition_errors(strict) == []
+
+
+def test_without_retry_the_fan_out_raises_worker_lost_naming_the_dead_worker(
+    strict: SubprocessCluster, make_client: Callable[..., ResilientClient], tmp_path: pathlib.Path
+) -> None:
+    """compute([f, ha, hb]), f's worker killed: each raises WorkerLost naming that one worker."""
+    rc = make_client(strict.scheduler_address)
+    dead = next(a for a, w in rc.scheduler_info()["workers"].items() if w["resources"] == {"B": 1})
+    flag = str(tmp_path / "f-started")
+    futures = rc.compute(fan_out(flag))
+    poll_for(lambda: os.path.exists(flag), 30, message="f running")
+    strict.kill_worker(1)
+    for name, future in zip(["f", "ha", "hb"], futures, strict=True):
+        with pytest.raises(WorkerLost) as info:
+            future.result(timeout=60)
+        text = str(info.value)
+        assert "1 worker died" in text and dead in text, text
+        assert "several workers" not in text, text
+        assert info.value.keys[0] == name, text
+    assert transition_errors(strict) == []

@@ -203,6 +203,17 @@ def delivered_request(func: Any, args: tuple[Any, ...]) -> Any:
     return None
 
 
+def exception_request(func: Any) -> Any:
+    """The Future whose exception ``func`` returns, if it is ``Future.exception()``'s coroutine.
+
+    Upstream: ``Future.exception()`` runs ``Future._exception`` through ``Client.sync``;
+    it returns the state's exception object itself (the one ``result()`` raises).
+    """
+    if getattr(func, "__func__", None) is Future._exception:
+        return func.__self__
+    return None
+
+
 def distributed_version() -> str:
     """The installed distributed version."""
     return importlib.metadata.version("distributed")

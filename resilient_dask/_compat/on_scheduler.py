@@ -2,8 +2,8 @@
 
 Every read of scheduler state resilient_dask makes is here, each with the
 upstream behaviour it relies on (``tests/test_compat.py`` runs each against a
-real scheduler): the forensics' task facts, the watchdog's executing tasks, the
-pins plugin, and the doctor's settings.
+real scheduler): the forensics' task facts, the watchdog's stale workers and
+overdue tasks, the pins plugin, and the doctor's settings.
 
 This module imports only the standard library, dask and distributed's plugin
 base class, and everything crossing the wire is builtins: it is shipped by value
@@ -26,11 +26,11 @@ __all__ = [
     "PinPlugin",
     "acquire_pin",
     "collect_task_facts",
-    "executing_tasks",
     "list_pins",
     "release_pin",
     "renew_pin",
     "scheduler_settings",
+    "stale_workers",
 ]
 
 #: The name the pins plugin is registered under on the scheduler.
@@ -40,15 +40,20 @@ PINS_PLUGIN = "resilient-dask-pins"
 # -- forensics and the watchdog ---------------------------------------------------------------
 
 
-def _steps(transitions: Iterable[Sequence[Any]], key: Any, events: Any) -> list[dict[str, Any]]:
+def _stimuli(events: Any) -> dict[str, tuple[Any, Any]]:
+    """stimulus_id -> (worker, action) of the scheduler's logged events."""
     by_stimulus: dict[str, tuple[Any, Any]] = {}
     for _, msg in events:
         if isinstance(msg, dict) and msg.get("stimulus_id"):
             by_stimulus[msg["stimulus_id"]] = (msg.get("worker"), msg.get("action"))
+    return by_stimulus
+
+
+def _steps(
+    transitions: Iterable[Sequence[Any]], by_stimulus: dict[str, tuple[Any, Any]]
+) -> list[dict[str, Any]]:
     steps = []
     for transition in transitions:
-        if transition[0] != key:
-            continue
         _, start, finish, _, stimulus_id, timestamp = transition
         worker, action = by_stimulus.get(stimulus_id, (None, None))
         steps.append(
@@ -69,21 +74,30 @@ def collect_task_facts(
 ) -> dict[Any, dict[str, Any]]:
     """Run on the scheduler: plain facts about each key (see :meth:`TaskStory.from_facts`).
 
-    Upstream: ``Scheduler.story(key)`` returns ``Transition(key, start, finish,
-    recommendations, stimulus_id, timestamp)`` tuples; ``Scheduler.get_events("all")``
-    holds ``(time, msg)`` with ``msg["stimulus_id"]`` and ``msg["worker"]`` for
-    worker removals; ``TaskState`` has ``state``, ``suspicious``, ``erred_on``,
-    ``exception_text``, ``traceback_text``, ``exception_blame`` and ``processing_on``.
-    Returns only builtins, so that it can be shipped by value and its answer read anywhere.
+    Upstream: ``Scheduler.story(*keys)`` returns, in one pass over the transition log,
+    the ``Transition(key, start, finish, recommendations, stimulus_id, timestamp)``
+    tuples that touch any of ``keys`` (its own, and others' that recommend it);
+    ``Scheduler.get_events("all")`` holds ``(time, msg)`` with ``msg["stimulus_id"]``
+    and ``msg["worker"]`` for worker removals; ``TaskState`` has ``state``,
+    ``suspicious``, ``erred_on``, ``exception_text``, ``traceback_text``,
+    ``exception_blame`` and ``processing_on``. One call serves a batch of keys at the
+    cost of one pass over the log. Returns only builtins, so that it can be shipped
+    by value and its answer read anywhere.
     """
     scheduler = dask_scheduler
     try:
         events = scheduler.get_events("all")
     except Exception:  # pragma: no cover - events are an optional enrichment
         events = ()
+    by_stimulus = _stimuli(events)
+    own: dict[Any, list[Sequence[Any]]] = {key: [] for key in keys}
+    for transition in scheduler.story(*keys):
+        mine = own.get(transition[0])
+        if mine is not None:
+            mine.append(transition)
     out: dict[Any, dict[str, Any]] = {}
     for key in keys:
-        steps = _steps(scheduler.story(key), key, events)
+        steps = _steps(own[key], by_stimulus)
         ts = scheduler.tasks.get(key)
         workers: list[str] = []
         if ts is not None:
@@ -107,17 +121,48 @@ def collect_task_facts(
     return out
 
 
-def executing_tasks(dask_scheduler: Any = None) -> dict[str, dict[Any, float]]:
-    """Run on the scheduler: for each worker, the tasks it runs and for how long (seconds).
-
-    Upstream: workers report ``executing={key: seconds since the task started}`` with
-    each heartbeat; the scheduler keeps it as ``WorkerState.executing``
-    (``TaskState`` → seconds).
-    """
+def _worker_facts(ws: Any, now: float) -> dict[str, Any]:
     return {
-        address: {ts.key: float(duration) for ts, duration in ws.executing.items()}
-        for address, ws in dask_scheduler.workers.items()
+        "address": ws.address,
+        "name": str(ws.name),
+        "nanny": ws.nanny,
+        "last_seen": float(ws.last_seen),
+        "silent_for": now - float(ws.last_seen),
     }
+
+
+def stale_workers(
+    limit: float, missed: int, task_timeout: float | None = None, dask_scheduler: Any = None
+) -> dict[str, Any]:
+    """Run on the scheduler: only the workers whose heartbeats are overdue, and (with
+    ``task_timeout``) only those running a task for at least that long.
+
+    Upstream: the scheduler answers each worker's heartbeat with ``"heartbeat-interval":
+    distributed.scheduler.heartbeat_interval(len(Scheduler.workers))``, which the worker
+    takes as its heartbeat period; ``WorkerState.last_seen`` is the scheduler's
+    ``distributed.metrics.time()`` at the last heartbeat; ``WorkerState`` has ``name``,
+    ``nanny`` and ``executing`` (``TaskState`` → seconds running, from the heartbeats).
+    A worker is stale once silent for longer than ``limit`` and than ``missed`` of those
+    intervals. One pass over the workers (a subtraction and a comparison each); the
+    answer holds only the stale (and overdue) ones, plus the interval.
+    """
+    from distributed.metrics import time as scheduler_time
+    from distributed.scheduler import heartbeat_interval
+
+    workers = dask_scheduler.workers
+    interval = float(heartbeat_interval(len(workers)))
+    threshold = max(float(limit), missed * interval)
+    now = scheduler_time()
+    stale = [
+        _worker_facts(ws, now) for ws in workers.values() if now - ws.last_seen > threshold
+    ]
+    overdue = []
+    if task_timeout is not None:
+        for ws in workers.values():
+            tasks = {ts.key: float(ran) for ts, ran in ws.executing.items() if ran >= task_timeout}
+            if tasks:
+                overdue.append({**_worker_facts(ws, now), "tasks": tasks})
+    return {"interval": interval, "limit": threshold, "stale": stale, "overdue": overdue}
 
 
 # -- pins -------------------------------------------------------------------------------
