@@ -18,6 +18,7 @@ from distributed.scheduler import KilledWorker
 from resilient_dask import errors
 from resilient_dask._translate import translate
 from resilient_dask.errors import (
+    ClientClosed,
     ErrorContext,
     LineageUnavailable,
     NestedFutureError,
@@ -44,6 +45,7 @@ ALL_ERRORS: list[ErrorClass] = [
     ResubmissionFailed,
     NestedFutureError,
     TaskTimeout,
+    ClientClosed,
 ]
 
 SCHEDULER = "tcp://10.0.0.5:8786"
@@ -114,6 +116,7 @@ def test_all_errors_lists_every_error_class_of_the_module() -> None:
         (SchedulerUnresponsive, TimeoutError),
         (WorkerLost, KilledWorker),
         (NestedFutureError, TypeError),
+        (ClientClosed, RuntimeError),
         *((cls, ResilientDaskError) for cls in ALL_ERRORS),
         *((cls, Exception) for cls in ALL_ERRORS),
     ],
@@ -297,6 +300,7 @@ DOCS_PAGES: dict[ErrorClass, str] = {
     ResubmissionFailed: "resubmission-failed.md",
     NestedFutureError: "nested-future-error.md",
     TaskTimeout: "task-timeout.md",
+    ClientClosed: "client-closed.md",
 }
 
 
