@@ -30,7 +30,7 @@ from typing import Any
 
 from resilient_dask._events import emit
 
-__all__ = ["Connect", "Locator", "Reconnection", "backoff_delay", "locator_for"]
+__all__ = ["Connect", "Locator", "Reconnection", "backoff_delay", "first_address", "locator_for"]
 
 logger = logging.getLogger(__name__)
 
@@ -107,11 +107,24 @@ def locator_for(address: Any, scheduler_file: Any) -> Locator | None:
     if scheduler_file is not None:
         path = pathlib.Path(scheduler_file)
         return lambda: _read_scheduler_file(path)
-    if hasattr(address, "scheduler_address"):  # a Cluster (LocalCluster, SpecCluster, ...)
+    if _is_cluster(address):
         return lambda: str(address.scheduler_address)
     if callable(address):
         return lambda: checked_address(address(), address)
     return None
+
+
+def first_address(address: Any) -> Any:
+    """What ``distributed.Client`` is given: the address a callable returns now, or
+    ``address`` itself (a string, a cluster object, None)."""
+    if callable(address) and not _is_cluster(address):
+        return checked_address(address(), address)
+    return address
+
+
+def _is_cluster(address: Any) -> bool:
+    """A Cluster (LocalCluster, SpecCluster, ...), which distributed.Client accepts too."""
+    return hasattr(address, "scheduler_address")
 
 
 def checked_address(value: Any, source: Any) -> str:

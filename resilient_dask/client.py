@@ -41,7 +41,7 @@ from resilient_dask._notebook import render_resilience_html
 from resilient_dask._outages import Outages
 from resilient_dask._pinning import PinnedWorkers, WorkerPins
 from resilient_dask._reactions import Reactions
-from resilient_dask._reconnection import Reconnection, checked_address, locator_for
+from resilient_dask._reconnection import Reconnection, first_address, locator_for
 from resilient_dask._serialization import unpicklable_argument_error
 from resilient_dask._stories import TaskStories
 from resilient_dask._task_retries import SentTogether, TaskRetries
@@ -120,8 +120,7 @@ class ResilientClient(ClientHooks):
             lineage_limit=lineage_limit,
         )
         locate = locator_for(address, kwargs.get("scheduler_file"))
-        if callable(address) and not hasattr(address, "scheduler_address"):
-            address = checked_address(address(), address)
+        address = first_address(address)
         port = ClientPort(self, reconnect_timeout=self.options.reconnect_timeout)
         monitor = ConnectionMonitor(port, self.options)
         outages = Outages(port, monitor)

@@ -70,12 +70,6 @@ def test_cancel_state_makes_result_raise_our_exception(client: Client) -> None:
     assert info.value is err
 
 
-def test_reconnect_timeout_is_the_timeout_argument(local: LocalCluster) -> None:
-    """Client(timeout=...) is how long _reconnect keeps trying."""
-    with Client(local, timeout=7, set_as_default=False) as c:
-        assert _compat.reconnect_timeout(c) == 7
-
-
 def test_reconnect_is_what_a_closed_report_stream_awaits_and_its_steps_are_ours() -> None:
     """Client._handle_report awaits self._reconnect() when the stream closes. Upstream's
     _reconnect sets status "connecting" and scheduler_comm None, cancels and clears

@@ -124,15 +124,6 @@ def client_states(client: Client) -> dict[Any, FutureState]:
     return client.futures
 
 
-def reconnect_timeout(client: Client) -> float:
-    """How long ``Client._reconnect`` keeps trying before it closes the client.
-
-    Upstream: ``_reconnect`` retries ``_ensure_connected`` until ``self._timeout``
-    seconds (the ``timeout=`` argument, default ``distributed.comm.timeouts.connect``).
-    """
-    return float(client._timeout)
-
-
 def adopt(obj: Any, cls: type[Future[Any]]) -> Any:
     """Turn the distributed Futures in ``obj`` (a Future or list/tuple/set/dict of them)
     into instances of the Future subclass ``cls`` in place.
