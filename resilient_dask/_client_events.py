@@ -66,6 +66,11 @@ class ClientEvents(Protocol):
         """The scheduler cancelled ``keys``; returns the keys left for upstream to cancel."""
         ...
 
+    def report_requested(self, key: Any) -> bool:
+        """Upstream asks the scheduler to report on ``key`` again (a gather it could not
+        serve); False: do not ask."""
+        ...
+
     def graph_sending(
         self, expr: Any, keys: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
     ) -> OutgoingGraph | None:

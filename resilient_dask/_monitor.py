@@ -44,7 +44,7 @@ class ConnectionMonitor:
             unresponsive_timeout=options.unresponsive_timeout,
         )
         self.connection = Connection(self.machine, address=port.address, loop=port.asyncio_loop)
-        #: Whether the client closed because upstream gave up reconnecting.
+        #: Whether the client closed because the reconnect loop gave up.
         self.gave_up = False
         self._probe: asyncio.Task[None] | None = None
         self._expiry: asyncio.Future[None] | None = None
@@ -123,10 +123,9 @@ class ConnectionMonitor:
                 return False
         return True
 
-    def closed(self) -> None:
-        """The client closed: by the user, or because upstream stopped reconnecting
-        (it closes while still RECONNECTING)."""
-        gave_up = self.gave_up = self.machine.state is ConnectionState.RECONNECTING
+    def closed(self, *, gave_up: bool) -> None:
+        """The client closed: by the user, or because the reconnect loop gave up."""
+        self.gave_up = gave_up
         detail = (
             f"gave up reconnecting after {self._port.reconnect_timeout():g} s"
             if gave_up

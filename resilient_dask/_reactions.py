@@ -86,13 +86,18 @@ class Reactions(ClientEvents):
         what lineage parked; if upstream gave up reconnecting: every pending future
         fails with SchedulerConnectionLost."""
         self._port.address()
-        if self._monitor.state is not ConnectionState.RECONNECTING:
+        if not self._gave_up():
             self._lineage.cancel_parked()
             return
         self._outages.gave_up({**self._lineage.take_parked(), **self._port.states()})
 
     def closed(self) -> None:
-        self._monitor.closed()
+        self._monitor.closed(gave_up=self._gave_up())
+
+    def _gave_up(self) -> bool:
+        """Whether the client closes because the reconnect loop gave up (a user may
+        close it while it reconnects, too)."""
+        return self._monitor.state is ConnectionState.RECONNECTING and self._reconnection.gave_up
 
     # -- the connection -------------------------------------------------------------------
 
@@ -153,6 +158,11 @@ class Reactions(ClientEvents):
         keys = self._outages.not_yet_typed(keys)
         keys = self._lineage.park_refused(keys)
         return self._outages.cancel_refused(keys)
+
+    def report_requested(self, key: Any) -> bool:
+        """Not for a key parked for replay: the scheduler does not hold it yet, and its
+        "cancelled-keys" answer would cancel the replayed future; the replay reports it."""
+        return not self._lineage.will_replay(key)
 
     # -- graphs and futures -----------------------------------------------------------------
 

@@ -67,22 +67,31 @@ class Reconnection:
         self.attempt_timeout = attempt_timeout
         self._locate = locate
         self._rng = rng
+        #: Whether the last run gave up: its window passed, or the scheduler refused
+        #: the client's versions (not: the client was closed while it ran).
+        self.gave_up = False
 
     async def run(self, connect: Connect, connecting: Callable[[], bool]) -> bool:
         """Try ``connect`` until it succeeds, ``connecting()`` turns false (someone
         else ended the reconnect, closing the client for instance) or the window
-        passes. Returns False only in the last case: the caller then gives up."""
+        passes. Returns False only in the last case: the caller then gives up.
+        ``gave_up`` tells afterwards which way it ended."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.window
         failures = 0
+        self.gave_up = False
         while connecting():
             remaining = deadline - loop.time()
             if remaining <= 0:
+                self.gave_up = True
                 return False
             address = await self._where()
             try:
                 await connect(address, min(remaining, self.attempt_timeout))
                 return True
+            except ImportError:  # the scheduler refused our versions: no use retrying
+                self.gave_up = True
+                raise
             except OSError as exc:  # CommClosedError and TimeoutError are OSErrors
                 failures += 1
                 logger.debug("reconnect attempt %d to %s failed: %r", failures, address, exc)

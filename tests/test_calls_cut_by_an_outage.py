@@ -13,7 +13,6 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-import psutil
 import pytest
 
 from resilient_dask import ConnectionState, ResilientClient, SchedulerConnectionLost
@@ -26,12 +25,24 @@ def inc(x: int) -> int:
     return x + 1
 
 
-def _scheduler_fetching_from(cluster: SubprocessCluster, worker: str) -> bool:
-    """Whether the scheduler has a TCP connection open to ``worker``'s listening port."""
-    assert cluster.scheduler is not None
-    port = int(worker.rsplit(":", 1)[1])
-    connections = psutil.Process(cluster.scheduler.pid).net_connections(kind="tcp")
-    return any(c.raddr and c.raddr.port == port for c in connections)
+def _request_waiting_at(worker: str) -> bool:
+    """Whether bytes wait unread on a connection to ``worker``'s listening port.
+
+    The worker is frozen, so the only request that can wait there is the scheduler's
+    fetch of the gathered data. (A connection the scheduler already holds to the
+    worker, from earlier work, says nothing: the fetch may not have been sent yet.)
+    """
+    host, port = worker.rsplit("/", 1)[-1].rsplit(":", 1)
+    assert host == "127.0.0.1", worker
+    local = f"0100007F:{int(port):04X}"
+    with open("/proc/net/tcp") as table:
+        next(table)  # the header
+        for line in table:
+            fields = line.split()
+            established = fields[3] == "01"
+            if established and fields[1] == local and int(fields[4].split(":")[1], 16) > 0:
+                return True
+    return False
 
 
 def _gather_cut_mid_rpc(
@@ -57,8 +68,8 @@ def _gather_cut_mid_rpc(
     try:
         thread.start()
         poll_for(
-            lambda: _scheduler_fetching_from(cluster, worker), 30,
-            message="the scheduler fetching the data from the frozen worker",
+            lambda: _request_waiting_at(worker), 30,
+            message="the scheduler's fetch of the data waiting at the frozen worker",
         )  # fmt: skip
         assert not outcome, "the gather finished although the worker holding the data is frozen"
         proxy.cut()
@@ -92,3 +103,39 @@ def test_a_gather_cut_mid_rpc_raises_scheduler_connection_lost(
         (error,) = outcome
         assert isinstance(error, SchedulerConnectionLost), repr(error)
         assert proxy.address in str(error) and error.guidance
+
+
+def test_a_report_asked_during_the_outage_does_not_cancel_the_replayed_future(
+    cluster: SubprocessCluster, make_client: Callable[..., ResilientClient]
+) -> None:
+    """resubmit=True: a gather the scheduler could not serve asks it to report each key
+    again (distributed's Client._gather sends "report-key"). Asked during the outage,
+    that message goes first on the new stream, before the replay's graph: the
+    scheduler, which forgot the key with the old session, answers "cancelled-keys".
+    That answer must not cancel the replayed future: its result() returns the value.
+
+    Deterministic: the proxy keeps the scheduler's side of the old session open, so
+    the client stays RECONNECTING while the report is asked, until it is released.
+    """
+    with TcpProxy.to(cluster.scheduler_address) as proxy:
+        rc = make_client(proxy.address, resubmit=True)
+        future = rc.submit(inc, 41, pure=False)
+        assert future.result(timeout=30) == 42
+        proxy.cut(hold_server_side=True)
+        poll_for(lambda: rc.connection.state is ConnectionState.RECONNECTING, 30)
+        rc._send_to_scheduler({"op": "report-key", "key": future.key})  # as Client._gather does
+        outcome: list[Any] = []
+
+        def result() -> None:
+            try:
+                outcome.append(future.result(timeout=60))
+            except BaseException as exc:
+                outcome.append(exc)
+
+        thread = threading.Thread(target=result, daemon=True)
+        thread.start()
+        proxy.release_held()
+        thread.join(90)
+        assert not thread.is_alive(), "result() never returned after the reconnect"
+        assert outcome == [42], outcome
+        poll_for(lambda: rc.connection.state is ConnectionState.CONNECTED, 30)

@@ -144,6 +144,7 @@ def test_stream_handlers_route_to_the_hooked_methods(client: Client) -> None:
         ("_get_scheduler_info", ["n_workers"]),
         ("_handle_lost_data", ["key"]),
         ("_gather_remote", ["direct", "local_worker"]),
+        ("_send_to_scheduler", ["msg"]),
     ],
 )
 def test_hooked_methods_keep_their_signatures(method: str, params: list[str]) -> None:
@@ -173,8 +174,22 @@ def test_gather_fetches_keys_again_after_an_error_response() -> None:
     hooked _gather_remote answers for a key lost mid-fetch)."""
     source = inspect.getsource(Client._gather)
     error = source.index('if response["status"] == "error":')
-    assert source.index('"op": "report-key"', error) < source.index(".reset()", error)
+    report = source.index('self._send_to_scheduler({"op": "report-key", "key": key})', error)
+    assert report < source.index(".reset()", error)
     assert source.index("while True:") < error
+
+
+def test_messages_sent_while_connecting_go_first_on_the_next_stream() -> None:
+    """Client._send_to_scheduler hands every message to _send_to_scheduler_safe, which
+    buffers it in _pending_msg_buffer while "connecting"; _ensure_connected sends that
+    buffer on the new stream before anything else (why a "report-key" asked during an
+    outage is answered before the replay's graph arrives, and the hook drops it)."""
+    send = inspect.getsource(Client._send_to_scheduler)
+    assert "self._send_to_scheduler_safe, msg" in send
+    safe = inspect.getsource(Client._send_to_scheduler_safe)
+    assert '"connecting"' in safe and "self._pending_msg_buffer.append(msg)" in safe
+    connect = inspect.getsource(Client._ensure_connected)
+    assert "for msg in self._pending_msg_buffer:" in connect
 
 
 def test_the_widget_reads_scheduler_info_through_the_hooked_method(client: Client) -> None:

@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from distributed.client import FutureCancelledError
 
 from resilient_dask import (
     ConnectionState,
@@ -153,6 +154,26 @@ def test_giving_up_closes_the_client_and_fails_pending_work_typed(
     with pytest.raises(SchedulerConnectionLost) as info:
         finished.result(timeout=10)
     assert "(not reconnected)" in str(info.value)
+
+
+def test_closing_the_client_while_it_reconnects_is_a_close_not_a_give_up(
+    cluster: SubprocessCluster, make_client: Callable[..., ResilientClient]
+) -> None:
+    """rc.close() during a reconnect: the client says it was closed, not that it gave up,
+    and a future kept for replay is cancelled like the rest, not failed as lost."""
+    rc = make_client(cluster.scheduler_address, resubmit=True)
+    kept = rc.submit(double, 1)
+    assert kept.result(timeout=30) == 2
+    cluster.kill_scheduler()
+    rc.connection.wait_for(S.RECONNECTING, timeout=30)
+    rc.close(timeout=10)
+    assert rc.connection.state is S.CLOSED
+    assert rc.connection.history[-1].detail == "client closed"
+    assert kept.status == "cancelled"
+    error = kept._state.exception  # result() of a closed client raises "IOLoop is closed"
+    assert isinstance(error, FutureCancelledError), repr(error)
+    assert not isinstance(error, SchedulerConnectionLost), repr(error)
+    assert "client closed" in str(error)
 
 
 def test_callbacks_and_events_follow_every_transition(

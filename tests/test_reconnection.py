@@ -78,6 +78,7 @@ def test_the_loop_gives_up_when_the_window_passes_and_never_attempts_past_it() -
     assert run(loop.run(connect, lambda: True)) is False
     assert 0.5 <= time.monotonic() - started < 2.0
     assert timeouts and all(t <= 0.5 for t in timeouts)
+    assert loop.gave_up
 
 
 def test_the_loop_stops_without_giving_up_when_someone_else_ends_the_reconnect() -> None:
@@ -89,8 +90,22 @@ def test_the_loop_stops_without_giving_up_when_someone_else_ends_the_reconnect()
         attempts.append(address)
         raise OSError("refused")
 
-    assert run(Reconnection(window=30, attempt_timeout=1).run(connect, lambda: not attempts))
+    loop = Reconnection(window=30, attempt_timeout=1)
+    assert run(loop.run(connect, lambda: not attempts))
     assert len(attempts) == 1
+    assert not loop.gave_up
+
+
+def test_a_scheduler_that_refuses_our_versions_ends_the_loop_as_given_up() -> None:
+    """ImportError (distributed's answer to mismatched versions) is not retried."""
+
+    async def connect(address: str | None, timeout: float) -> None:
+        raise ImportError("version mismatch")
+
+    loop = Reconnection(window=30, attempt_timeout=1)
+    with pytest.raises(ImportError):
+        run(loop.run(connect, lambda: True))
+    assert loop.gave_up
 
 
 def test_a_locator_that_fails_leaves_the_address_as_it_was() -> None:

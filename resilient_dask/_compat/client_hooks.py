@@ -15,6 +15,7 @@ beyond what upstream's mechanics force on it (lock windows, comms to abort).
 | ``_ensure_connected``         | (aborts a comm upstream leaves open)             |
 | ``_handle_restart``           | ``scheduler_restarted``                          |
 | ``_handle_cancelled_keys``    | ``keys_cancelled``                               |
+| ``_send_to_scheduler``        | ``report_requested`` (for "report-key" only)     |
 | ``_graph_to_futures``         | ``graph_sending``, ``graph_sent``/``graph_not_sent`` |
 | ``_release_key``              | ``key_released``                                 |
 | ``_scatter``                  | ``scattered``                                    |
@@ -243,6 +244,18 @@ class ClientHooks(Client):
         remaining = self._rd_events.keys_cancelled(list(keys), reason, msg)
         if remaining:
             super()._handle_cancelled_keys(remaining, reason=reason, msg=msg)
+
+    # Upstream: Client._gather, when the scheduler answers a gather with
+    # {"status": "error", "keys": [...]} (it could not get them), sends
+    # {"op": "report-key", "key": key} for each through _send_to_scheduler (buffered
+    # while "connecting", sent first on the next stream), and the scheduler answers a
+    # key it does not hold with "cancelled-keys" (no reason). A gather cut by an outage
+    # gets that answer for a key the lineage is about to replay: asked before the
+    # replay's graph reaches the scheduler, the answer would cancel the replayed future.
+    def _send_to_scheduler(self, msg: dict[str, Any]) -> None:
+        if msg.get("op") == "report-key" and not self._rd_events.report_requested(msg["key"]):
+            return
+        super()._send_to_scheduler(msg)
 
     # Upstream: every submit/map/compute/persist/get ends in
     # Client._graph_to_futures(expr, keys, ...), which creates Future(key, self)
