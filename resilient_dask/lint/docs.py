@@ -54,6 +54,15 @@ def _examples(rule: type[Rule], heading_level: str, *, markers: bool = False) ->
     return out
 
 
+def _test_code_note(rule: type[Rule]) -> list[str]:
+    """Whether the rule runs in test modules, and why not."""
+    if rule.severity == "warning":
+        return ["Not reported in test modules: tests compute one case at a time on purpose.\n"]
+    if rule.not_in_tests is not None:
+        return [f"Not reported in test modules: {rule.not_in_tests}\n"]
+    return []
+
+
 def explain(rule: type[Rule]) -> str:
     """The ``--explain`` text of one rule (Markdown, readable as plain text)."""
     parts = [
@@ -61,6 +70,7 @@ def explain(rule: type[Rule]) -> str:
         f"{rule.summary}\n",
         rule.explanation.rstrip() + "\n",
         f"Fix: {rule.fix}\n",
+        *_test_code_note(rule),
         *_examples(rule, "##"),
         f'Disable with `# noqa: {rule.code}` on the line, or `ignore = ["{rule.code}"]` in '
         "[tool.resilient-dask.lint].\n",
@@ -96,6 +106,7 @@ def render_rules_page() -> str:
                 rule.explanation.rstrip().replace("```python\n", f"{CLEAN_MARKER}\n```python\n")
                 + "\n",
                 f"**Fix:** {rule.fix}\n",
+                *_test_code_note(rule),
                 *_examples(rule, "###", markers=True),
             ]
         )

@@ -155,14 +155,16 @@ def check_module_tree(
     *,
     noqa: bool = True,
     imported_tasks: Mapping[str, frozenset[str]] | None = None,
+    test_code: bool | None = None,
 ) -> ModuleResult:
     """Run the rules on a parsed module knowing which of its functions other modules
-    submit as tasks (their rules run whatever words the module contains)."""
+    submit as tasks (their rules run whatever words the module contains).
+    ``test_code``: whether it is a test module (None: judged from ``path``)."""
     rules = [RULES_BY_CODE[code] for code in codes]
     if not imported_tasks:
         rules = [r for r in rules if not r.triggers or any(word in source for word in r.triggers)]
-    if is_test_path(path):
-        rules = [r for r in rules if r.severity == "error"]  # see testcode.py
+    if is_test_path(path) if test_code is None else test_code:
+        rules = [r for r in rules if r.severity == "error" and r.not_in_tests is None]
     wants_facts = "import" in source and any(word in source for word in _SUBMISSION_WORDS)
     if not rules and not wants_facts:
         return ModuleResult([])
@@ -231,6 +233,7 @@ def check_module(
     *,
     noqa: bool = True,
     imported_tasks: Mapping[str, frozenset[str]] | None = None,
+    test_code: bool | None = None,
 ) -> ModuleResult:
     """Parse and check source text (see :func:`check_module_tree`); SourceError if it
     cannot be parsed."""
@@ -239,8 +242,9 @@ def check_module(
     try:
         tree = parse(source, path)
         return check_module_tree(
-            tree, source, path, codes, noqa=noqa, imported_tasks=imported_tasks
-        )
+            tree, source, path, codes,
+            noqa=noqa, imported_tasks=imported_tasks, test_code=test_code,
+        )  # fmt: skip
     except RuntimeError as error:
         raise SourceError(PathError(path, str(error))) from None
     finally:

@@ -35,16 +35,22 @@ class NotebookSource:
     """1-based module line at which each kept cell starts."""
     numbers: tuple[int, ...]
     """The 1-based number, among the notebook's code cells, of each kept cell."""
+    indents: tuple[int, ...] = ()
+    """How many characters of leading indentation IPython removes from each kept cell."""
+
+    def _index(self, line: int) -> int:
+        return max(0, bisect.bisect_right(self.starts, line) - 1)
 
     def position(self, line: int) -> tuple[int, int]:
         """``(cell number, line in that cell)`` of a 1-based module line."""
-        index = max(0, bisect.bisect_right(self.starts, line) - 1)
+        index = self._index(line)
         return self.numbers[index], line - self.starts[index] + 1
 
     def locate(self, diagnostic: Diagnostic) -> Diagnostic:
         """The diagnostic with its line relative to its cell, and the cell number set."""
         cell, line = self.position(diagnostic.line)
-        return replace(diagnostic, line=line, cell=cell)
+        indent = self.indents[self._index(diagnostic.line)] if self.indents else 0
+        return replace(diagnostic, line=line, cell=cell, col=diagnostic.col + indent)
 
     def locate_error(self, error: PathError) -> PathError:
         """A syntax error's position as ``cell N, line M`` in its message."""
@@ -78,6 +84,7 @@ def notebook_source(data: bytes, path: str) -> NotebookSource:
     lines: list[str] = []
     starts: list[int] = []
     numbers: list[int] = []
+    indents: list[int] = []
     number = 0
     for cell in cells:
         if not isinstance(cell, dict) or cell.get("cell_type") != "code":
@@ -87,10 +94,25 @@ def notebook_source(data: bytes, path: str) -> NotebookSource:
         magic = _cell_magic(cell_lines)
         if magic is not None and magic not in PYTHON_CELL_MAGICS:
             continue  # %%bash, %%sql, %%html...: the body is not Python
+        indent, cell_lines = _without_leading_indent(cell_lines)
         starts.append(len(lines) + 1)
         numbers.append(number)
+        indents.append(indent)
         lines.extend(_python_line(line) for line in cell_lines)
-    return NotebookSource("\n".join(lines) + "\n", tuple(starts), tuple(numbers))
+    source = "\n".join(lines) + "\n"
+    return NotebookSource(source, tuple(starts), tuple(numbers), tuple(indents))
+
+
+def _without_leading_indent(cell_lines: list[str]) -> tuple[int, list[str]]:
+    """IPython runs a cell whose first line is indented with that indentation removed
+    from every line that starts with it (its ``leading_indent`` input transformer)."""
+    first = cell_lines[0] if cell_lines else ""
+    prefix = first[: len(first) - len(first.lstrip(" \t"))]
+    if not prefix or not first.strip():
+        return 0, cell_lines
+    return len(prefix), [
+        line[len(prefix) :] if line.startswith(prefix) else line for line in cell_lines
+    ]
 
 
 PYTHON_CELL_MAGICS = frozenset(

@@ -23,6 +23,7 @@ from resilient_dask.lint.diagnostics import (
 from resilient_dask.lint.engine import check_module, decode, resolve_codes
 from resilient_dask.lint.notebooks import NOTEBOOK_SUFFIX, is_notebook, notebook_source
 from resilient_dask.lint.project import ModuleName, ModuleNames, ProjectTasks
+from resilient_dask.lint.testcode import is_test_path
 
 LINTED_SUFFIXES = (".py", NOTEBOOK_SUFFIX)
 """What a directory walk collects: Python modules and Jupyter notebooks."""
@@ -78,6 +79,7 @@ class _Job:
     display: str
     codes: tuple[str, ...]
     module: ModuleName
+    test_code: bool
     imported_tasks: Mapping[str, frozenset[str]] = field(default_factory=dict)
     """Functions of this module that other modules of the run submit as tasks."""
 
@@ -102,7 +104,7 @@ def discover(
     seen: set[str] = set()
     for raw in paths:
         if raw == STDIN:
-            targets.append(_Target(STDIN, STDIN))
+            targets.append(_Target(STDIN, STDIN, STDIN))
             continue
         path = Path(raw)
         try:
@@ -127,7 +129,7 @@ def discover(
                     targets.append(item)
         elif not config.for_path(path).is_excluded(path) and raw not in seen:
             seen.add(raw)
-            targets.append(_Target(raw, raw))
+            targets.append(_Target(raw, raw, path.name))
     return targets, errors
 
 
@@ -135,6 +137,10 @@ def discover(
 class _Target:
     path: str
     display: str
+    within: str
+    """The path below the directory given on the command line (a file given: its
+    name). Whether it is test code is judged from this, so a tree of fixtures kept
+    under ``tests/`` and linted by itself is checked as the code it is."""
 
 
 def _walk(root: Path, config: ConfigSource) -> tuple[list[_Target], list[PathError]]:
@@ -171,7 +177,7 @@ def _walk(root: Path, config: ConfigSource) -> tuple[list[_Target], list[PathErr
                 problems.append(PathError(str(path), "broken symbolic link"))
                 continue
             if stat.S_ISREG(mode):
-                found.append(_Target(str(path), str(path)))
+                found.append(_Target(str(path), str(path), str(path.relative_to(root))))
     found.sort(key=lambda target: Path(target.path).parts)
     return found, problems
 
@@ -195,8 +201,9 @@ def _check_job(job: _Job) -> _Outcome:
         return _check_notebook(data, job)
     try:
         result = check_module(
-            decode(data, job.display), job.display, job.codes, imported_tasks=job.imported_tasks
-        )
+            decode(data, job.display), job.display, job.codes,
+            imported_tasks=job.imported_tasks, test_code=job.test_code,
+        )  # fmt: skip
     except SourceError as error:
         return _Outcome([], error.error)
     return _Outcome(result.diagnostics, None, result.submitted)
@@ -209,8 +216,9 @@ def _check_notebook(data: bytes, job: _Job) -> _Outcome:
         return _Outcome([], error.error)
     try:
         result = check_module(
-            notebook.source, job.display, job.codes, imported_tasks=job.imported_tasks
-        )
+            notebook.source, job.display, job.codes,
+            imported_tasks=job.imported_tasks, test_code=job.test_code,
+        )  # fmt: skip
     except SourceError as error:
         return _Outcome([], notebook.locate_error(error.error))
     return _Outcome([notebook.locate(d) for d in result.diagnostics], None, result.submitted)
@@ -254,7 +262,8 @@ def lint_paths(
             base_ignore = (*settings.ignore, *(ignore or ()), *extra)
             codes = codes_for[key] = resolve_codes(base_select, base_ignore)
         module = names.of(Path(display if target.path == STDIN else target.path))
-        jobs_list.append(_Job(target.path, display, codes, module))
+        within = display if target.path == STDIN else target.within
+        jobs_list.append(_Job(target.path, display, codes, module, is_test_path(within)))
     results = _run(jobs_list, jobs)
     _recheck_submitted_elsewhere(jobs_list, results, jobs)
     diagnostics: list[Diagnostic] = []

@@ -122,3 +122,18 @@ def test_invalid_notebook_is_reported_without_traceback(run_lint: Run, write: Wr
     lines = result.stderr.splitlines()
     assert lines[0].startswith("text.ipynb: error: not a Jupyter notebook (invalid JSON")
     assert lines[1].startswith("empty.ipynb: error: not a Jupyter notebook (no 'cells' list")
+
+
+def test_an_indented_cell_is_read_as_ipython_runs_it(run_lint: Run, write: Write) -> None:
+    """IPython removes a cell's leading indentation (dask-cloudprovider's EC2 example has
+    `` data = data.drop(...)``): no syntax error, and findings keep their real column."""
+    write("indented.ipynb", notebook(
+        ("code", "from dask.distributed import get_client\n"),
+        ("code", "  data = data.drop('Airline', axis=1)\n"),
+        ("code", "  def task(x):\n      fut = get_client().submit(inc, x)\n      return fut\n"
+                 "  client.submit(task, 1)\n"),
+    ))  # fmt: skip
+    result = run_lint("indented.ipynb")
+    assert result.exit_code == 1, result.output
+    assert result.stdout.startswith("indented.ipynb:cell 3, line 3, col 7: RD001 task 'task'")
+    assert "not checked" not in result.output

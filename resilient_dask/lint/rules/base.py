@@ -64,6 +64,9 @@ class Rule:
     """One line: what to write instead."""
     explanation: ClassVar[str]
     """Markdown: why it is wrong and the correct alternative, with code."""
+    not_in_tests: ClassVar[str | None] = None
+    """Why an error rule is not run in test modules (None: it is; warnings never are,
+    see :mod:`resilient_dask.lint.testcode`)."""
     VALID: ClassVar[tuple[Example, ...]]
     INVALID: ClassVar[tuple[Example, ...]]
 

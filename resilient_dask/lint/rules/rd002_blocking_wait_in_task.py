@@ -41,6 +41,11 @@ class BlockingWaitInTask(Rule):
         "waits like this the worker deadlocks"
     )
     fix = "call secede() before waiting and rejoin() after, or use `with worker_client() as c:`"
+    not_in_tests = (
+        "a test that blocks a task on its own sub-task is how `get_client()` from a task "
+        "is tested (distributed's own tests do it), on a cluster the test sizes so that "
+        "it cannot deadlock."
+    )
     explanation = """\
 A task runs on one of the worker's threads. If it submits more work with `get_client()`
 and then waits for it (`fut.result()`, `client.gather()`, `wait()`, iterating

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from resilient_dask.lint.analysis import Analysis
 from resilient_dask.lint.kinds import CLIENT
 from resilient_dask.lint.rules.base import Finding, Rule, called_text, example
+from resilient_dask.lint.scopes import Scope
 
 
 class ComputeInDelayed(Rule):
@@ -44,8 +45,23 @@ def summarise(total, count):      # receives numbers
 
 result = summarise(df.x.sum(), df.x.count())   # one graph
 ```
+
+Not flagged: a call that names its `scheduler=` (`dask.compute(parts,
+scheduler="threading")`): the author chose where the inner graph runs, typically a local
+thread pool inside one task to read many small files at once.
 """
     VALID = (
+        example("""
+            import dask
+
+            @dask.delayed
+            def gather_statistics(fragments):
+                @dask.delayed
+                def collect(fragment):
+                    return fragment.metadata
+
+                return dask.compute([collect(f) for f in fragments], scheduler="threading")[0]
+        """),
         example("""
             import dask
 
@@ -133,10 +149,24 @@ result = summarise(df.x.sum(), df.x.count())   # one graph
             what = "delayed function" if "delayed" in how else "task"
             args = {"task": scope.name, "what": what}
             for site in analysis.body_calls(scope):
-                call, func = site.node, site.node.func
-                if analysis.is_call_to(call, site.scope, "dask.compute", "dask.persist"):
-                    yield Finding(call, {**args, "call": called_text(call)})
-                elif isinstance(func, ast.Attribute) and func.attr in ("compute", "persist"):
-                    if CLIENT in analysis.kinds(func.value, site.scope) or call.args:
-                        continue
-                    yield Finding(call, {**args, "call": called_text(call)})
+                if nested_compute(analysis, site.node, site.scope) and not _chooses_scheduler(
+                    site.node
+                ):
+                    yield Finding(site.node, {**args, "call": called_text(site.node)})
+
+
+def nested_compute(analysis: Analysis, call: ast.Call, scope: Scope) -> bool:
+    """``dask.compute(...)``/``dask.persist(...)`` or ``x.compute()``/``x.persist()``
+    (not a client's, which runs on the cluster)."""
+    if analysis.is_call_to(call, scope, "dask.compute", "dask.persist"):
+        return True
+    func = call.func
+    if isinstance(func, ast.Attribute) and func.attr in ("compute", "persist"):
+        return not call.args and CLIENT not in analysis.kinds(func.value, scope)
+    return False
+
+
+def _chooses_scheduler(call: ast.Call) -> bool:
+    """``scheduler=`` given: the author chose where the inner graph runs (a local thread
+    pool inside the task, say, to read many files at once), on purpose."""
+    return any(keyword.arg == "scheduler" for keyword in call.keywords)

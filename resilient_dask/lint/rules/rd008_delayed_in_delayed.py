@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from resilient_dask.lint.analysis import Analysis
 from resilient_dask.lint.kinds import DELAYED_FN
 from resilient_dask.lint.rules.base import Finding, Rule, example
+from resilient_dask.lint.rules.rd004_compute_in_delayed import nested_compute
 from resilient_dask.lint.scopes import Scope, pos_of
 
 
@@ -44,10 +45,25 @@ another inside the task instead of as parallel tasks (dask/dask#10733). Call the
 function at the top level and pass the results in.
 
 Not flagged: a delayed *value* passed in and called (`delayed(model.cpu())` handed to every
-prediction task), and a delayed function that computes its inner graph through a client
-(`worker_client().compute(...)`), the pattern distributed documents.
+prediction task), and a delayed function that computes its inner graph itself: through a
+client (`worker_client().compute(...)`, the pattern distributed documents) or with
+`dask.compute(...)`/`.compute()`, which RD004 judges (it is advice there, and none when
+the call names its `scheduler=`, as dask's own parquet reader does to read statistics
+on a local thread pool inside one task).
 """
     VALID = (
+        example("""
+            from dask import compute, delayed
+
+            def read(path):
+                with open(path) as f:
+                    return f.read()
+
+            @delayed
+            def read_all(paths):
+                texts = compute(*[delayed(read)(p) for p in paths], scheduler="threads")
+                return "".join(texts)
+        """),
         example("""
             import dask
 
@@ -148,21 +164,6 @@ prediction task), and a delayed function that computes its inner graph through a
             """
             import dask
 
-            def square(x):
-                return x * x
-
-            def outer(xs):
-                parts = [dask.delayed(square)(x) for x in xs]
-                return dask.compute(*parts)
-
-            result = dask.delayed(outer)(range(3))
-        """,
-            7,
-        ),
-        example(
-            """
-            import dask
-
             @dask.delayed
             def add(x, y):
                 return x + y
@@ -198,8 +199,8 @@ prediction task), and a delayed function that computes its inner graph through a
     def check(self, analysis: Analysis) -> Iterator[Finding]:
         yield from _passed_in_and_called(analysis)
         for scope, how in analysis.tasks():
-            if "delayed" not in how or _computes_through_a_client(analysis, scope):
-                continue  # the documented worker_client().compute(inner graph) pattern
+            if "delayed" not in how or _computes_inside(analysis, scope):
+                continue  # the inner graph is computed in the task (RD004 judges how)
             for site in analysis.body_calls(scope):
                 call = site.node
                 if analysis.is_delayed_call(call, site.scope):
@@ -212,9 +213,12 @@ prediction task), and a delayed function that computes its inner graph through a
                     yield Finding(call, {"task": scope.name, "what": what})
 
 
-def _computes_through_a_client(analysis: Analysis, function: Scope) -> bool:
+def _computes_inside(analysis: Analysis, function: Scope) -> bool:
+    """Whether ``function`` computes what it builds: through a client (the documented
+    ``worker_client().compute(...)`` pattern) or ``dask.compute``/``.compute()``."""
     return any(
         analysis.client_method(site.node, site.scope) in ("compute", "persist")
+        or nested_compute(analysis, site.node, site.scope)
         for site in analysis.body_calls(function)
     )
 

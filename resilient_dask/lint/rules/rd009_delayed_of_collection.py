@@ -28,7 +28,9 @@ single task. All partitions travel to one worker, which may run out of memory, a
 function gets no parallelism.
 
 Lazy scalar reductions (`ddf.x.sum()`, `arr.mean()` without an axis) are small and are not
-flagged. Work partition by partition instead:
+flagged, nor are functions that need the whole (small) array in one piece on purpose:
+linear algebra (`delayed(svd)(a)`) and the methods of a `scipy.stats` distribution turning
+a statistic into probabilities (`delayed(stats.t.sf)(t, df)`). Work partition by partition instead:
 
 ```python
 parts = ddf.to_delayed()                      # one Delayed per partition
@@ -38,6 +40,15 @@ result = ddf.map_partitions(process)
 ```
 """
     VALID = (
+        example("""
+            import dask.array as da
+            from dask import delayed
+            from scipy.stats import distributions
+
+            def ttest_finish(df, t):
+                prob = delayed(distributions.t.sf)(da.absolute(t), df) * 2
+                return t, prob
+        """),
         example("""
             import dask.array as da
             from dask import delayed
@@ -138,7 +149,7 @@ result = ddf.map_partitions(process)
                 continue
             else:
                 if _needs_the_whole_array(call.func):
-                    continue  # delayed(svd)(a): one task on the whole (small) array, on purpose
+                    continue  # delayed(svd)(a), delayed(dist.sf)(t): one task, on purpose
                 what = "a delayed function receives"
                 args = [*call.args, *(k.value for k in call.keywords)]
             for arg in args:
@@ -155,8 +166,15 @@ _WHOLE_ARRAY_FUNCTIONS = frozenset(
 through delayed is the point, not a mistake."""
 
 
+_DISTRIBUTION_METHODS = frozenset("sf isf cdf ppf pdf pmf logsf logcdf logpdf logpmf".split())
+"""Methods of a ``scipy.stats`` distribution: they turn a test statistic (a reduction's
+small result) into probabilities, as ``dask.array.stats`` does with
+``delayed(distributions.t.sf)(t, df)``."""
+
+
 def _needs_the_whole_array(func: ast.expr) -> bool:
     if isinstance(func, ast.Call) and func.args:  # delayed(svd, nout=3)(...)
         func = func.args[0]
-    name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
-    return name in _WHOLE_ARRAY_FUNCTIONS
+    if isinstance(func, ast.Attribute):
+        return func.attr in _WHOLE_ARRAY_FUNCTIONS or func.attr in _DISTRIBUTION_METHODS
+    return getattr(func, "id", "") in _WHOLE_ARRAY_FUNCTIONS

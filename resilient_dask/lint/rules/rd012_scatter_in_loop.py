@@ -47,10 +47,24 @@ results = client.map(process, futures)
 Not flagged: a loop that loads or builds a different batch on each iteration and scatters
 it (`batch = load(path); client.scatter(batch)`). That bounds the memory the client holds
 and is often done on purpose. Also not flagged: `while` and `async for` loops (streaming
-data as it arrives), loops over a generator or a call, and scatters that target specific
-`workers=`.
+data as it arrives), loops over a generator or a call, scatters that target specific
+`workers=`, and a scatter under an `if` in the loop, which sends only the items a condition
+picks (the large ones, those not scattered yet), as a cache of scattered data does.
 """
     VALID = (
+        example("""
+            from dask.distributed import get_client
+
+            def to_futures(args, cache):
+                client = get_client()
+                out = []
+                for arg in args:
+                    future = cache.get(id(arg))
+                    if future is None and sizeof(arg) > 1e3:
+                        future = cache[id(arg)] = client.scatter(arg, hash=False)
+                    out.append(future if future is not None else arg)
+                return out
+        """),
         example("""
             from dask.distributed import Client
 
@@ -145,7 +159,9 @@ data as it arrives), loops over a generator or a call, and scatters that target 
             varying = loops.varying_names(loop, exclude=call)
             if _invariant(data, varying):
                 what = f"sends the same object '{ast.unparse(data)[:40]}' again on every iteration"
-            elif _ready_item(data, loop, loops.assigned_names(loop) - loops.target_names(loop)):
+            elif _ready_item(
+                data, loop, loops.assigned_names(loop) - loops.target_names(loop)
+            ) and not _picked(call, loop):
                 source = ast.unparse(_iterable(loop))[:40]
                 what = (
                     f"scatters the items of '{source}', already in memory, one at a time: "
@@ -154,6 +170,16 @@ data as it arrives), loops over a generator or a call, and scatters that target 
             else:
                 continue
             yield Finding(call, {"call": called_text(call), "what": what})
+
+
+def _picked(call: ast.Call, loop: Loop) -> bool:
+    """The scatter runs under an ``if`` inside the loop: only the items a condition picks
+    (the large ones, those not scattered yet) are sent, as a cache of scattered data
+    does (joblib's dask backend). That is a choice, not a batch done item by item."""
+    return any(
+        isinstance(node, ast.If) and any(inner is call for inner in ast.walk(node))
+        for node in ast.walk(loop)
+    )
 
 
 def _invariant(expr: ast.expr, varying: set[str]) -> bool:
