@@ -29,10 +29,21 @@ def _found(report: LintReport) -> list[tuple[str, int, str]]:
 
 
 def test_task_defined_in_one_module_and_submitted_from_another_is_flagged() -> None:
-    """pkg/main.py submits pkg.tasks.settle: RD002 fires in pkg/tasks.py."""
+    """pkg/main.py submits pkg.tasks.settle and pkg.tasks.expand: RD002 and RD001 fire
+    in pkg/tasks.py."""
     report = lint_paths([FIXTURE])
-    assert _found(report) == [("tasks.py", 7, "RD002")]
+    assert _found(report) == [("tasks.py", 7, "RD002"), ("tasks.py", 17, "RD001")]
     assert "task 'settle' blocks on wait()" in report.diagnostics[0].message
+    assert "task 'expand' returns a Future" in report.diagnostics[1].message
+
+
+def test_the_fixture_linted_from_the_repository_root_still_shows_the_data_loss() -> None:
+    """From the root, the fixture is under tests/ (test code, where RD002 is not run):
+    RD001, an error that loses data, is reported there all the same."""
+    root = Path(__file__).parents[2]
+    report = lint_paths([root], select=["RD001", "RD002"])
+    in_fixture = [d for d in report if "two_modules" in d.path]
+    assert [(Path(d.path).name, d.line, d.code) for d in in_fixture] == [("tasks.py", 17, "RD001")]
 
 
 def test_the_defining_module_alone_is_clean() -> None:
