@@ -116,7 +116,8 @@ def run_scale(args: argparse.Namespace) -> tuple[list[Row], str]:
     drawn = [] if args.no_write else scale.plots_or_why_not(result, DOCS / "img")
     if not args.no_write:
         page = DOCS / "benchmarks.md"
-        update_page(page, rows, run_command(args), SCALE_BEGIN, SCALE_END, drawn)
+        shown = [line for plot in drawn for line in (plot, "")][:-1]  # one paragraph each
+        update_page(page, rows, run_command(args), SCALE_BEGIN, SCALE_END, shown)
         print(f"updated the scale block of {page}")
     return rows, scale.render(result, command, drawn)
 

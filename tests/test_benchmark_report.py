@@ -54,7 +54,10 @@ def test_unknown_benchmark_names_are_refused_with_the_choices() -> None:
 def scale_result() -> scale.ScaleResult:
     return scale.ScaleResult(
         overhead=[scale.Paired(1_000, [1.0, 1.1], [1.05, 1.0]), scale.Paired(10_000, [9.0], [9.5])],
-        replay=[scale.Paired(1_000, [1.0], [1.1]), scale.Paired(10_000, [9.0], [9.9])],
+        replay=[
+            scale.Replayed(1_000, [1.0], [1.1], [9.0]),
+            scale.Replayed(10_000, [9.0], [9.9], [20.0]),
+        ],
         memory=[scale.Memory("map", 1_000, 150.0, 170.0, 0.01)],
     )
 
@@ -86,8 +89,7 @@ def test_plots_rerun_into_the_same_bytes(tmp_path: pathlib.Path) -> None:
         "(one/bench-scale-overhead.svg)",
         "![Replay after a scheduler restart / computing fresh, against the future count]"
         "(one/bench-scale-replay.svg)",
-        "![Client memory per recorded recipe against the recipe count]"
-        "(one/bench-scale-memory.svg)",
+        "![Client memory per recorded recipe against the recipe count](one/bench-scale-memory.svg)",
     ]
     for name in ("bench-scale-overhead.svg", "bench-scale-replay.svg", "bench-scale-memory.svg"):
         svg = (tmp_path / "one" / name).read_bytes()
@@ -104,4 +106,4 @@ def test_without_matplotlib_the_scale_tables_are_still_written(
     assert "matplotlib is not installed" in capsys.readouterr().out
     assert not list(tmp_path.iterdir())
     page = scale.render(scale_result(), "python benchmarks/scale.py", [])
-    assert "| 10,000 | 1 | 9.00 | 9.90 | 9.00 / 9.90 | 1.100 |" in page
+    assert "| 10,000 | 1 | 9.00 | 9.90 | 9.00 / 9.90 | 1.100 | 20.00 |" in page
