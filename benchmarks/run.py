@@ -25,7 +25,7 @@ matplotlib, from the docs extra; without it, it says so and writes the tables).
     python benchmarks/run.py            # what `make bench` runs (about 40 minutes on 2 cores)
     python benchmarks/run.py --quick    # fewer runs and a shorter bound (about 20 minutes)
     python benchmarks/run.py --only hung,lint --no-write
-    python benchmarks/run.py --only scale   # the scale figures and plots alone (about 15 minutes)
+    python benchmarks/run.py --only scale   # the scale figures and plots alone (13-15 minutes)
 """
 
 from __future__ import annotations
