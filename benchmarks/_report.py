@@ -13,6 +13,7 @@ import pathlib
 import platform
 import re
 import sys
+from collections.abc import Sequence
 
 BEGIN = "<!-- benchmarks:summary:begin (written by benchmarks/run.py) -->"
 END = "<!-- benchmarks:summary:end -->"
@@ -48,28 +49,29 @@ def table(rows: list[Row]) -> str:
     return "\n".join(lines)
 
 
-def summary_block(rows: list[Row], command: str) -> str:
-    """The generated block of docs/benchmarks.md, markers included."""
+def summary_block(
+    rows: list[Row], command: str, begin: str = BEGIN, end: str = END, after: Sequence[str] = ()
+) -> str:
+    """A generated block of docs/benchmarks.md, markers included: the rows as a table,
+    then the lines ``after`` (plots, say)."""
     return "\n".join(
-        [
-            BEGIN,
-            "",
-            f"Measured with `{command}` on {machine()}.",
-            "",
-            table(rows),
-            "",
-            END,
-        ]
-    )
+        [begin, "", f"Measured with `{command}` on {machine()}.", "", table(rows), "",
+         *after, *([""] if after else []), end]
+    )  # fmt: skip
 
 
-def update_page(page: pathlib.Path, rows: list[Row], command: str) -> None:
-    """Replace the generated block of ``page`` (which must have both markers)."""
+def update_page(
+    page: pathlib.Path, rows: list[Row], command: str, begin: str = BEGIN, end: str = END,
+    after: Sequence[str] = (),
+) -> None:  # fmt: skip
+    """Replace the generated block of ``page`` between ``begin`` and ``end`` (the summary's
+    markers unless told; the page must have both)."""
     text = page.read_text(encoding="utf-8")
-    pattern = re.compile(re.escape(BEGIN) + ".*?" + re.escape(END), re.DOTALL)
+    pattern = re.compile(re.escape(begin) + ".*?" + re.escape(end), re.DOTALL)
     if not pattern.search(text):
-        raise SystemExit(f"{page} has no {BEGIN!r} ... {END!r} block to update; add the markers")
-    page.write_text(pattern.sub(lambda _: summary_block(rows, command), text), encoding="utf-8")
+        raise SystemExit(f"{page} has no {begin!r} ... {end!r} block to update; add the markers")
+    block = summary_block(rows, command, begin, end, after)
+    page.write_text(pattern.sub(lambda _: block, text), encoding="utf-8")
 
 
 def command_line(script: str, argv: list[str] | None) -> str:

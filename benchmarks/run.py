@@ -11,14 +11,21 @@ Runs, each side by side in one run with medians of several runs:
   against computing them fresh;
 - lint throughput: ``resilient-dask lint`` against pyflakes;
 - one watchdog poll: bytes and scheduler time of the old poll (``identity``) and the
-  new one (``stale_workers``), with 10 and 200 in-process workers.
+  new one (``stale_workers``), with 10 and 200 in-process workers;
+- at scale (1,000 / 10,000 / 100,000 tasks): client overhead of map + gather, replay
+  after a scheduler restart against computing fresh, and client memory per recipe
+  up to 1,000,000 recorded recipes, drawn as plots against the size.
 
 Each benchmark also rewrites its detail page (docs/benchmarks-*.md); the summary
 block of docs/benchmarks.md (between its markers) is replaced, the text around it kept.
+The scale benchmark also rewrites its own block of docs/benchmarks.md (so that
+``--only scale`` updates it) and its plots, docs/img/bench-scale-*.svg (with
+matplotlib, from the docs extra; without it, it says so and writes the tables).
 
-    python benchmarks/run.py            # what `make bench` runs (about 25 minutes on 2 cores)
-    python benchmarks/run.py --quick    # fewer runs and a shorter bound (about 10 minutes)
+    python benchmarks/run.py            # what `make bench` runs (about 40 minutes on 2 cores)
+    python benchmarks/run.py --quick    # fewer runs and a shorter bound (about 20 minutes)
     python benchmarks/run.py --only hung,lint --no-write
+    python benchmarks/run.py --only scale   # the scale figures and plots alone (13-15 minutes)
 """
 
 from __future__ import annotations
@@ -38,8 +45,12 @@ import error_path  # noqa: E402
 import hung_scheduler  # noqa: E402
 import lineage  # noqa: E402
 import lint_throughput  # noqa: E402
+import scale  # noqa: E402
 import watchdog_poll  # noqa: E402
 from _report import Row, table, update_page  # noqa: E402
+
+SCALE_BEGIN = "<!-- benchmarks:scale:begin (written by benchmarks/run.py) -->"
+SCALE_END = "<!-- benchmarks:scale:end -->"
 
 Benchmark = Callable[[argparse.Namespace], tuple[list[Row], str]]
 
@@ -92,6 +103,25 @@ def run_watchdog(args: argparse.Namespace) -> tuple[list[Row], str]:
     return watchdog_poll.summary(results, polls), watchdog_poll.render(results, polls, command)
 
 
+def run_scale(args: argparse.Namespace) -> tuple[list[Row], str]:
+    sizes, recipes = [1_000, 10_000, 100_000], [1_000, 10_000, 100_000, 1_000_000]
+    runs, replay_runs = ([3, 1, 1], [1, 1, 1]) if args.quick else ([5, 3, 1], [3, 2, 1])
+    result = scale.measure(sizes, runs, replay_runs, recipes)
+    command = (
+        "python benchmarks/scale.py --tasks 1000,10000,100000 "
+        f"--runs {','.join(map(str, runs))} --replay-runs {','.join(map(str, replay_runs))} "
+        "--recipes 1000,10000,100000,1000000 --plots docs/img"
+    )
+    rows = scale.summary(result)
+    drawn = [] if args.no_write else scale.plots_or_why_not(result, DOCS / "img")
+    if not args.no_write:
+        page = DOCS / "benchmarks.md"
+        shown = [line for plot in drawn for line in (plot, "")][:-1]  # one paragraph each
+        update_page(page, rows, run_command(args), SCALE_BEGIN, SCALE_END, shown)
+        print(f"updated the scale block of {page}")
+    return rows, scale.render(result, command, drawn)
+
+
 #: name -> (runner, detail page)
 BENCHMARKS: dict[str, tuple[Benchmark, str]] = {
     "client": (run_client, "benchmarks-client.md"),
@@ -100,7 +130,14 @@ BENCHMARKS: dict[str, tuple[Benchmark, str]] = {
     "lineage": (run_lineage, "benchmarks-lineage.md"),
     "lint": (run_lint, "benchmarks-lint.md"),
     "watchdog": (run_watchdog, "benchmarks-watchdog.md"),
+    "scale": (run_scale, "benchmarks-scale.md"),
 }
+
+
+def run_command(args: argparse.Namespace) -> str:
+    """How run.py was run, for the docs."""
+    only = "" if args.only == list(BENCHMARKS) else f" --only {','.join(args.only)}"
+    return "python benchmarks/run.py" + (" --quick" if args.quick else "") + only
 
 
 def selection(text: str) -> list[str]:
@@ -133,8 +170,7 @@ def main(argv: list[str] | None = None) -> int:
     print()
     print(table(rows))
     if not args.no_write and set(args.only) == set(BENCHMARKS):
-        command = "python benchmarks/run.py" + (" --quick" if args.quick else "")
-        update_page(DOCS / "benchmarks.md", rows, command)
+        update_page(DOCS / "benchmarks.md", rows, run_command(args))
         print(f"\nupdated {DOCS / 'benchmarks.md'}")
     elif not args.no_write:
         print("\ndocs/benchmarks.md not updated: its summary needs every benchmark (no --only)")

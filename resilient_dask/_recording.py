@@ -17,7 +17,7 @@ from typing import Any
 from dask.base import get_annotations
 from distributed import Future
 
-from resilient_dask._lineage import OPTED_OUT, CallRecipe, LineageStore, strip_futures
+from resilient_dask._lineage import NONE, OPTED_OUT, CallRecipe, LineageStore, shared, strip_futures
 
 #: submit() keywords that are options of the call, not arguments of the function.
 SUBMIT_OPTIONS = frozenset(
@@ -109,8 +109,8 @@ def submit_recipe(func: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> C
     return CallRecipe(
         func,
         strip_futures(args, is_future, deps),
-        strip_futures(func_kwargs, is_future, deps),
-        with_annotations(options),
+        strip_futures(func_kwargs, is_future, deps) or NONE,
+        shared(with_annotations(options)),
         tuple(deps),
     )
 

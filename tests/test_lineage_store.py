@@ -10,6 +10,7 @@ import pytest
 
 from resilient_dask._lineage import (
     LIMIT,
+    NONE,
     NOT_RECORDED,
     OPTED_OUT,
     CallRecipe,
@@ -22,6 +23,7 @@ from resilient_dask._lineage import (
     send_order,
     strip_futures,
 )
+from resilient_dask._recording import submit_recipe
 
 
 class FakeFuture:
@@ -72,7 +74,7 @@ def test_released_dependency_is_kept_until_its_dependent_goes() -> None:
     store.add("a", call())
     store.add("b", call("a"))
     store.release("a")
-    assert "a" in store and store.released == {"a"}
+    assert "a" in store and set(store.released) == {"a"}
     store.release("b")
     assert len(store) == 0 and not store.needed and not store.released
 
@@ -87,6 +89,34 @@ def test_limit_evicts_released_recipes_first_then_the_oldest() -> None:
     assert set(store.recipes) == {"b", "c"} and store.unavailable == {"a": LIMIT}
     store.add("d", call())
     assert set(store.recipes) == {"c", "d"} and store.unavailable["b"] == LIMIT
+
+
+def test_limit_evicts_the_earliest_released_recipe_first() -> None:
+    """Among released-but-needed recipes, the one released first goes first."""
+    store = LineageStore(limit_count=3)
+    store.add("a", call())
+    store.add("b", call())
+    store.add("c", call("a", "b"))
+    store.release("b")
+    store.release("a")
+    store.add("d", call())
+    assert set(store.recipes) == {"a", "c", "d"} and store.unavailable == {"b": LIMIT}
+
+
+def test_submits_with_equal_options_share_them_and_are_sent_one_by_one() -> None:
+    """Submit recipes share equal options (and empty keyword arguments) instead of a
+    dict each, and are still replayed one by one, not batched as if one map() call."""
+    first = submit_recipe(len, ("a",), {"pure": False, "key": "s-0"})
+    second = submit_recipe(len, ("b",), {"pure": False, "key": "s-1"})
+    assert first.options is second.options and first.options == {"pure": False}
+    assert first.kwargs is second.kwargs is NONE
+    own = submit_recipe(len, ("c",), {"workers": ["tcp://w:1"], "n": 1})
+    assert own.options == {"workers": ["tcp://w:1"]} and own.kwargs == {"n": 1}
+    store = LineageStore()
+    store.add("s-0", first)
+    store.add("s-1", second)
+    batches = send_order(plan_replay(["s-0", "s-1"], store, no_graph_deps), store)
+    assert [b.keys for b in batches] == [["s-0"], ["s-1"]]
 
 
 def test_plan_orders_dependencies_first() -> None:
