@@ -202,11 +202,11 @@ def collect_task_facts(
         if mine is not None:
             mine.append(transition)
     out: dict[Any, dict[str, Any]] = {}
-    recorder = scheduler.plugins.get(STORY_PLUGIN)
+    recorded_story = getattr(scheduler.plugins.get(STORY_PLUGIN), "story", None)
     for key in keys:
         transitions = own[key]
-        if recorder is not None:
-            recorded = recorder.story(key)
+        if recorded_story is not None:
+            recorded = recorded_story(key)
             if len(recorded) > len(transitions):
                 transitions = recorded
         steps = _steps(transitions, by_stimulus)
