@@ -65,10 +65,9 @@ def run_client(args: argparse.Namespace) -> tuple[list[Row], str]:
 def run_errors(args: argparse.Namespace) -> tuple[list[Row], str]:
     runs, sizes = (3, [1_000, 10_000]) if args.quick else (5, [1_000, 10_000])
     results = error_path.measure(runs, sizes)
-    long_log = error_path.complete_with_a_long_log(sizes, 200_000)
     command = f"python benchmarks/error_path.py --runs {runs} --tasks 1000,10000"
     return error_path.summary(results, runs), error_path.render(
-        results, runs, command, long_log, 200_000
+        results, runs, command, error_path.recorder_cost()
     )
 
 

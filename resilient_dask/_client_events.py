@@ -48,6 +48,11 @@ class ClientEvents(Protocol):
         what it returns or raise what it raises, typed."""
         ...
 
+    def connected(self) -> Awaitable[None]:
+        """A new connection to the scheduler is up (the first, or a reconnect's); awaited
+        before the client's start (or the reconnect) completes."""
+        ...
+
     def connection_lost(self) -> None:
         """The report stream closed while running, before upstream cancels the futures."""
 

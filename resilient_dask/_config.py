@@ -68,6 +68,7 @@ class Options:
     unresponsive_timeout: float
     scatter_policy: ScatterPolicy
     lineage_limit: LineageLimit
+    record_stories: bool
 
     @classmethod
     def resolve(cls, **overrides: Any) -> Options:
@@ -90,6 +91,7 @@ class Options:
             unresponsive_timeout=_duration("unresponsive_timeout", raw["unresponsive_timeout"]),
             scatter_policy=_choice("scatter_policy", raw["scatter_policy"], SCATTER_POLICIES),
             lineage_limit=_lineage_limit(raw["lineage_limit"]),
+            record_stories=_boolean("record_stories", raw["record_stories"]),
         )
 
 

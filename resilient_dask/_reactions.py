@@ -101,6 +101,10 @@ class Reactions(ClientEvents):
 
     # -- the connection -------------------------------------------------------------------
 
+    def connected(self) -> Awaitable[None]:
+        """The stories install their recorder on the scheduler."""
+        return self._stories.connected()
+
     def connection_lost(self) -> None:
         """1. outages record the incident; 2. lineage parks the states (or they are
         cancelled, typed); 3. the monitor moves to RECONNECTING. Runs under the refcount

@@ -13,6 +13,14 @@ error reaches the user.
 A worker death becomes a :class:`~resilient_dask.errors.WorkerLost` naming the
 task, how many workers died and which. ``rc.explain()`` renders a kept story (waiting
 for one being captured), or asks the scheduler.
+
+The scheduler's transition log keeps only its last transitions, so for a large map a
+task's first ones are gone by the time it fails. With ``record_stories`` (the default)
+the client installs the story recorder on the scheduler each time it connects
+(:class:`~resilient_dask._compat.on_scheduler.StoryRecorder`, one per scheduler, shared
+by its clients), which keeps each computing task's transitions until it reaches memory,
+and erred tasks' for longer; the capture reads the recorder's steps where they reach
+further back than the log's.
 """
 
 from __future__ import annotations
@@ -20,6 +28,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import logging
 from collections.abc import Sequence
 from typing import Any
 
@@ -31,6 +40,8 @@ from resilient_dask._outages import Outages
 from resilient_dask._translate import killed_worker
 from resilient_dask.errors import WorkerLost, worker_deaths
 from resilient_dask.forensics import TaskStory
+
+logger = logging.getLogger(__name__)
 
 #: How many captured stories a client keeps (oldest dropped first).
 STORIES_KEPT = 1000
@@ -48,9 +59,11 @@ STORY_WINDOW = 0.05
 class TaskStories:
     """The stories of one client's failed tasks."""
 
-    def __init__(self, port: ClientPort, outages: Outages) -> None:
+    def __init__(self, port: ClientPort, outages: Outages, *, record: bool) -> None:
         self._port = port
         self._outages = outages
+        #: Whether to install the story recorder on the scheduler (``record_stories``).
+        self._record = record
         self._stories: collections.OrderedDict[str, TaskStory] = collections.OrderedDict()
         #: Keys waiting for the next capture (str(key) -> key), in the order they failed.
         self._queued: dict[str, Any] = {}
@@ -62,6 +75,26 @@ class TaskStories:
         self._hurry: asyncio.Event | None = None
         #: When the last capture ended (loop clock): a failure soon after waits for others.
         self._last_capture = float("-inf")
+
+    async def connected(self) -> None:
+        """Install the story recorder on the scheduler just connected to, unless one is
+        there (another client's, or ours before a reconnect to the same scheduler).
+        Without it, stories come from the scheduler's log alone, as before."""
+        if not self._record:
+            return
+        try:
+            added = await asyncio.wait_for(
+                self._port.run_on_scheduler(
+                    on_scheduler.install_story_recorder, on_scheduler.ERRED_STORIES_KEPT
+                ),
+                STORY_TIMEOUT,
+            )
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            emit("forensics.recorder_unavailable", address=self._port.address(), reason=repr(exc))
+            return
+        logger.debug("resilient_dask: story recorder %s", "installed" if added else "present")
 
     def task_erred(self, key: Any, exception: Any, deliver: Deliver) -> None:
         """Deliver the (typed) error of ``key`` now; capture its story right after (unless

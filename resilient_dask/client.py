@@ -86,6 +86,9 @@ class ResilientClient(ClientHooks):
         ``"raise"`` or ``"keep"`` (keep a client-side copy to re-scatter).
     lineage_limit:
         Bound on remembered recipes: a count, a size, or both.
+    record_stories:
+        Install the story recorder on the scheduler when connecting (``True``), so
+        that a failed task's ``err.story`` reaches back to its start.
 
     ``heartbeat_interval`` (and every other argument of ``distributed.Client``)
     means what it means there: distributed's own client heartbeat, in milliseconds
@@ -104,6 +107,7 @@ class ResilientClient(ClientHooks):
         unresponsive_timeout: str | float | None = None,
         scatter_policy: str | None = None,
         lineage_limit: Any = None,
+        record_stories: bool | None = None,
         **kwargs: Any,
     ) -> None:
         if address is None:
@@ -118,6 +122,7 @@ class ResilientClient(ClientHooks):
             unresponsive_timeout=unresponsive_timeout,
             scatter_policy=scatter_policy,
             lineage_limit=lineage_limit,
+            record_stories=record_stories,
         )
         locate = locator_for(address, kwargs.get("scheduler_file"))
         address = first_address(address)
@@ -125,7 +130,7 @@ class ResilientClient(ClientHooks):
         monitor = ConnectionMonitor(port, self.options)
         outages = Outages(port, monitor)
         self._rd_lineage = Lineage(port, monitor, self.options)
-        self._rd_stories = TaskStories(port, outages)
+        self._rd_stories = TaskStories(port, outages, record=self.options.record_stories)
         self._rd_retries = TaskRetries(port, monitor.connection, outages)
         self._rd_outages = outages
         self._rd_watchdog = WorkerWatchdog(port, monitor.connection)

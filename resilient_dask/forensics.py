@@ -1,7 +1,10 @@
 """Failure forensics: a failed task's scheduler story, captured right away and rendered.
 
-The scheduler keeps only its last transitions (``distributed.scheduler.transition-log-length``,
-1,000 by default), so a story read minutes after a failure is often gone. When a
+The scheduler keeps only its last transitions (``distributed.admin.low-level-log-length``,
+1,000 by default), so a story read minutes after a failure is often gone, and for a
+large map a task's first transitions are gone by the time it fails. A ResilientClient
+installs a story recorder on the scheduler (``record_stories``), which keeps the
+transitions of computing tasks and of recently erred ones. When a
 future of a ResilientClient errs, the client delivers the error and asks the
 scheduler for that task's story right after (in batches, in the background), and
 attaches it to the error raised from ``result()`` / ``gather()`` / ``compute()`` or
@@ -52,7 +55,10 @@ class TaskStory:
     traceback: str | None = None
     #: The key of the task that actually failed, if this one failed because of it.
     blame: str | None = None
-    #: Whether the scheduler's transition log still reached back to the task's start.
+    #: Whether the steps reach back to the task's start (its first transition, from
+    #: "released"). With the story recorder on the scheduler, it is unless the task
+    #: started before the recorder was installed; without it, only while the
+    #: scheduler's transition log still holds that transition.
     complete: bool = True
 
     @classmethod

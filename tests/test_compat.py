@@ -15,6 +15,7 @@ import dask.array as da
 import pytest
 from distributed import Client, Future, LocalCluster, as_completed
 from distributed.client import FutureState
+from distributed.diagnostics.plugin import SchedulerPlugin
 
 from resilient_dask import ResilientClient, ResilientFuture, SchedulerConnectionLost, _compat
 from resilient_dask._compat import on_scheduler
@@ -536,16 +537,95 @@ def test_code_for_the_scheduler_unpickles_without_resilient_dask() -> None:
     """on_scheduler is pickled by value: a process that cannot import resilient_dask runs it."""
     payload = cloudpickle.dumps(
         [on_scheduler.collect_task_facts, on_scheduler.acquire_pin, on_scheduler.PinPlugin,
-         on_scheduler.stale_workers]
+         on_scheduler.stale_workers, on_scheduler.StoryRecorder,
+         on_scheduler.install_story_recorder]
     )
     code = (
         "import sys, pickle; sys.modules['resilient_dask'] = None; "
-        "funcs = pickle.loads(sys.stdin.buffer.read()); print(funcs[2]().leases)"
+        "funcs = pickle.loads(sys.stdin.buffer.read()); recorder = funcs[4](3); "
+        "recorder.transition('x', 'released', 'waiting', stimulus_id='s'); "
+        "print(funcs[2]().leases, recorder.kept, recorder.story('x')[0][:3])"
     )
     out = subprocess.run(
         [sys.executable, "-c", code], input=payload, capture_output=True, timeout=60, check=True
     )
-    assert out.stdout.strip() == b"{}"
+    assert out.stdout.strip() == b"{} 3 ('x', 'released', 'waiting')"
+
+
+class _Spy(SchedulerPlugin):
+    """Records how the scheduler calls a plugin's transition hook."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[Any, ...]] = []
+
+    def transition(self, key: Any, start: Any, finish: Any, *args: Any, **kwargs: Any) -> None:
+        self.calls.append((key, start, finish, args, kwargs.get("stimulus_id")))
+
+
+def test_scheduler_calls_plugin_transition_for_each_logged_transition(
+    local: LocalCluster, client: Client
+) -> None:
+    """Scheduler._transition calls each plugin's transition(key, start, finish,
+    stimulus_id=...) once per transition it logs, with the log's start, finish and
+    stimulus id, in the same order: what StoryRecorder records (a transition through
+    "released" is two of each)."""
+    scheduler = local.scheduler
+    assert scheduler is not None
+    spy = _Spy()
+    scheduler.add_plugin(spy, name="resilient-dask-test-spy")
+    try:
+        failed = client.submit(_fails, pure=False)
+        done = client.submit(inc, 1, pure=False)
+        with pytest.raises(ValueError):
+            failed.result(timeout=10)
+        assert done.result(timeout=10) == 2
+        failed.retry()
+        with pytest.raises(ValueError):
+            failed.result(timeout=10)
+    finally:
+        scheduler.remove_plugin(name="resilient-dask-test-spy")
+    for key in (failed.key, done.key):
+        logged = [(t[0], t[1], t[2], (), t[4]) for t in scheduler.story(key) if t[0] == key]
+        assert [c for c in spy.calls if c[0] == key] == logged
+        assert all(len(t) == 6 for t in scheduler.story(key))
+    starts = [(c[1], c[2]) for c in spy.calls if c[0] == failed.key]
+    assert starts[0] == ("released", "waiting") and ("erred", "released") in starts
+
+
+def test_story_recorder_is_added_once_by_name(local: LocalCluster, client: Client) -> None:
+    """Scheduler.add_plugin(plugin, name=, idempotent=True) registers the recorder under
+    STORY_PLUGIN in Scheduler.plugins; a second install finds it and leaves it; the
+    facts read its steps (longer than what the log has kept) by that name."""
+    scheduler = local.scheduler
+    assert scheduler is not None
+    if on_scheduler.STORY_PLUGIN in scheduler.plugins:
+        scheduler.remove_plugin(name=on_scheduler.STORY_PLUGIN)
+    try:
+        assert client.run_on_scheduler(on_scheduler.install_story_recorder, 5) is True
+        recorder = scheduler.plugins[on_scheduler.STORY_PLUGIN]
+        assert client.run_on_scheduler(on_scheduler.install_story_recorder, 5) is False
+        assert scheduler.plugins[on_scheduler.STORY_PLUGIN] is recorder
+        future = client.submit(_fails, pure=False)
+        with pytest.raises(ValueError):
+            future.result(timeout=10)
+        scheduler.transition_log.clear()  # as a log that has moved on
+        facts = client.run_on_scheduler(on_scheduler.collect_task_facts, [future.key])
+        assert facts[future.key]["complete"] and facts[future.key]["steps"][-1]["finish"] == "erred"
+    finally:
+        scheduler.remove_plugin(name=on_scheduler.STORY_PLUGIN)
+
+
+def test_ensure_connected_makes_a_new_scheduler_comm_and_running() -> None:
+    """Client._ensure_connected returns at once while connected (or connecting), and a new
+    connection sets self.scheduler_comm and status "running": ClientHooks._ensure_connected
+    awaits the connected event when scheduler_comm changed and the client runs."""
+    source = inspect.getsource(Client._ensure_connected)
+    early = source.index("return")
+    assert "not self.scheduler_comm.closed()" in source[:early]
+    assert early < source.index("self._connecting_to_scheduler = True")
+    assert "self.scheduler_comm = bcomm" in source
+    assert source.index("self.scheduler_comm = bcomm") < source.index('self.status = "running"')
+    assert "await self._ensure_connected(timeout=timeout)" in inspect.getsource(Client._start)
 
 
 def test_result_and_gather_run_their_coroutines_through_client_sync(client: Client) -> None:

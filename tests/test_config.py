@@ -67,6 +67,7 @@ def test_shipped_yaml_has_the_documented_defaults() -> None:
         "probe-timeout": "5s",
         "unresponsive-timeout": "60s",
         "scatter-policy": "raise",
+        "record-stories": True,
     }
 
 
@@ -82,6 +83,7 @@ def test_resolve_without_arguments_gives_the_shipped_defaults() -> None:
         unresponsive_timeout=parse_timedelta(defaults["unresponsive-timeout"]),
         scatter_policy=defaults["scatter-policy"],
         lineage_limit=LineageLimit(**defaults["lineage-limit"]),
+        record_stories=defaults["record-stories"],
     )
 
 

@@ -150,6 +150,26 @@ def test_stories_of_many_failures_are_captured_in_batches(
     assert sum(batches) == 100 and len(batches) <= 3, batches
 
 
+def test_every_story_of_a_large_map_is_complete_at_the_default_log_length(
+    rc: ResilientClient,
+) -> None:
+    """3,000 tasks that all raise, with the scheduler's 1,000-entry log: every err.story
+    still reaches back to its task's first transition (the story recorder has it)."""
+    futures = rc.map(fail, range(3000), pure=False)
+    wait(futures, timeout=90)
+    errors: list[Any] = [future.exception(timeout=30) for future in futures]
+    first = futures[0].key
+    logged = rc.run_on_scheduler(
+        lambda dask_scheduler: [t[1] for t in dask_scheduler.story(first) if t[0] == first]
+    )
+    assert logged[:1] != ["released"], "the scheduler's log has lost the first task's start"
+    assert all(err.story.complete for err in errors)
+    assert [err.story.key for err in errors] == [str(f.key) for f in futures]
+    story = errors[0].story
+    assert (story.steps[0].start, story.steps[0].finish) == ("released", "waiting")
+    assert (story.steps[-1].start, story.steps[-1].finish) == ("processing", "erred")
+
+
 def test_as_completed_errors_carry_their_story(rc: ResilientClient) -> None:
     """The error of a future from as_completed, read with exception(), has its story."""
     futures = rc.map(fail, range(3))

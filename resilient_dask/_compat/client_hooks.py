@@ -12,7 +12,7 @@ beyond what upstream's mechanics force on it (lock windows, comms to abort).
 | ``sync``                      | ``blocking_call`` (not for close/start/shutdown) |
 | ``_get_computation_code``     | (skips our frames when recording user code)      |
 | ``_reconnect``                | ``connection_lost``, ``reconnecting``, ``reconnect_finished`` |
-| ``_ensure_connected``         | (aborts a comm upstream leaves open)             |
+| ``_ensure_connected``         | ``connected``; (aborts a comm upstream leaves open) |
 | ``_handle_restart``           | ``scheduler_restarted``                          |
 | ``_handle_cancelled_keys``    | ``keys_cancelled``                               |
 | ``_send_to_scheduler``        | ``report_requested`` (for "report-key" only)     |
@@ -211,7 +211,11 @@ class ClientHooks(Client):
     # during a replay). We close that comm (and one whose first reply timed out) and
     # raise an OSError, which the reconnect loop answers by trying again; the reports it
     # carried are the old session's, which the replay makes again.
+    # Upstream: _ensure_connected returns at once while connected or connecting; a new
+    # connection ends with a new self.scheduler_comm and status "running", before
+    # _start (or _reconnect) goes on: the connected event is awaited there.
     async def _ensure_connected(self, timeout: float | None = None) -> None:
+        before = self.scheduler_comm
         try:
             await super()._ensure_connected(timeout=timeout)
         except AssertionError as exc:
@@ -223,6 +227,8 @@ class ClientHooks(Client):
         except TimeoutError as exc:
             _abort_new_comm(exc)
             raise
+        if self.scheduler_comm is not before and self.status == "running":
+            await self._rd_events.connected()
 
     def _release_refcounts(self) -> None:
         if self._rd_holding_refcounts:

@@ -2,8 +2,9 @@
 
 Every read of scheduler state resilient_dask makes is here, each with the
 upstream behaviour it relies on (``tests/test_compat.py`` runs each against a
-real scheduler): the forensics' task facts, the watchdog's stale workers and
-overdue tasks, the pins plugin, and the doctor's settings.
+real scheduler): the forensics' task facts and the story recorder plugin, the
+watchdog's stale workers and overdue tasks, the pins plugin, and the doctor's
+settings.
 
 This module imports only the standard library, dask and distributed's plugin
 base class, and everything crossing the wire is builtins: it is shipped by value
@@ -22,10 +23,14 @@ import cloudpickle
 from distributed.diagnostics.plugin import SchedulerPlugin
 
 __all__ = [
+    "ERRED_STORIES_KEPT",
     "PINS_PLUGIN",
+    "STORY_PLUGIN",
     "PinPlugin",
+    "StoryRecorder",
     "acquire_pin",
     "collect_task_facts",
+    "install_story_recorder",
     "list_pins",
     "release_pin",
     "renew_pin",
@@ -35,6 +40,99 @@ __all__ = [
 
 #: The name the pins plugin is registered under on the scheduler.
 PINS_PLUGIN = "resilient-dask-pins"
+#: The name the story recorder is registered under on the scheduler.
+STORY_PLUGIN = "resilient-dask-stories"
+#: How many erred tasks' stories the recorder keeps (oldest dropped first).
+ERRED_STORIES_KEPT = 10_000
+
+
+# -- the story recorder -------------------------------------------------------------------
+# The scheduler's transition log is a ring buffer of ``distributed.admin.low-level-log-length``
+# entries (1,000 by default): a map of a few hundred tasks or more has pushed a task's first
+# transitions out of it by the time the task fails. The recorder keeps, per task on its way
+# to a result, its own transitions, and keeps them when the task errs.
+#
+# Upstream: ``Scheduler._transition`` appends ``Transition(key, start, finish,
+# recommendations, stimulus_id, timestamp)`` to ``transition_log`` and then calls every
+# plugin's ``transition(key, start, finish, stimulus_id=..., **kwargs)`` with the same
+# key, start and (actual) finish, for every transition, a transition through "released"
+# (erred -> waiting) as two; a plugin that raises is logged and skipped. A task ends in
+# "forgotten" (the scheduler drops it) or "memory"; it starts computing on the way to
+# "waiting", "queued", "processing" or "no-worker"; "released" is also a step of a task
+# that is computed again (its worker died, or it was retried).
+
+#: Finishing in one of these, a task not yet recorded starts a record.
+_STARTS = frozenset({"waiting", "queued", "processing", "no-worker"})
+#: Finishing in one of these, a task's record is dropped.
+_ENDS = frozenset({"memory", "forgotten"})
+#: The clock of the steps (``distributed.metrics.time`` is ``time.time`` on Linux and macOS).
+_now = time.time
+
+
+class StoryRecorder(SchedulerPlugin):
+    """Keeps the transitions of each task on its way to a result, and of erred tasks.
+
+    A record starts when a task enters computation and is dropped when the task reaches
+    memory or is forgotten; when the task errs, its record moves to ``erred``, which keeps
+    the last ``kept`` erred tasks (oldest dropped first). Each step is a tuple in the shape
+    of the scheduler's log, ``(key, start, finish, None, stimulus_id, timestamp)``.
+    """
+
+    idempotent = True
+    name = STORY_PLUGIN
+
+    def __init__(self, kept: int = ERRED_STORIES_KEPT) -> None:
+        self.kept = kept
+        #: key -> steps, for tasks on their way to a result.
+        self.running: dict[Any, list[tuple[Any, ...]]] = {}
+        #: key -> steps, for erred tasks, oldest first.
+        self.erred: dict[Any, list[tuple[Any, ...]]] = {}
+
+    def transition(
+        self, key: Any, start: Any, finish: Any, *args: Any, stimulus_id: str, **kwargs: Any
+    ) -> None:
+        if finish in _ENDS:
+            if self.running.pop(key, None) is None:
+                self.erred.pop(key, None)
+            return
+        step = (key, start, finish, None, stimulus_id, _now())
+        steps = self.running.get(key)
+        if finish == "erred":
+            if steps is None:
+                steps = self.erred.pop(key, None) or []
+            else:
+                del self.running[key]
+            steps.append(step)
+            self.erred[key] = steps
+            if len(self.erred) > self.kept:
+                del self.erred[next(iter(self.erred))]
+        elif steps is not None:
+            steps.append(step)
+        elif key in self.erred:  # an erred task computed again (retried): its story goes on
+            steps = self.running[key] = self.erred.pop(key)
+            steps.append(step)
+        elif finish in _STARTS:
+            self.running[key] = [step]
+
+    def story(self, key: Any) -> list[tuple[Any, ...]]:
+        """The steps recorded for ``key`` (none if it is not computing or erred)."""
+        return list(self.running.get(key) or self.erred.get(key) or ())
+
+    def restart(self, scheduler: Any) -> None:
+        self.running.clear()
+        self.erred.clear()
+
+
+def install_story_recorder(kept: int, dask_scheduler: Any = None) -> bool:
+    """Run on the scheduler: add the story recorder unless one is there; True if added.
+
+    Upstream: ``Scheduler.plugins`` maps names to plugins; ``add_plugin(plugin, name=,
+    idempotent=True)`` leaves one already registered under that name in place.
+    """
+    if STORY_PLUGIN in dask_scheduler.plugins:
+        return False
+    dask_scheduler.add_plugin(StoryRecorder(kept), name=STORY_PLUGIN, idempotent=True)
+    return True
 
 
 # -- forensics and the watchdog ---------------------------------------------------------------
@@ -83,6 +181,14 @@ def collect_task_facts(
     ``exception_blame`` and ``processing_on``. One call serves a batch of keys at the
     cost of one pass over the log. Returns only builtins, so that it can be shipped
     by value and its answer read anywhere.
+
+    When the story recorder (:class:`StoryRecorder`) is installed, a key's steps are
+    whichever of its record and the log's transitions is longer: both are the end of the
+    same history, so the longer reaches further back (the log has the earlier history of
+    a task recomputed after it was in memory, and of one that failed before the recorder
+    was installed; the recorder has what the log has already dropped). It is found by
+    name and read through its ``story(key)`` alone: a recorder shipped by another
+    client's copy of this module is a class of its own.
     """
     scheduler = dask_scheduler
     try:
@@ -96,8 +202,14 @@ def collect_task_facts(
         if mine is not None:
             mine.append(transition)
     out: dict[Any, dict[str, Any]] = {}
+    recorded_story = getattr(scheduler.plugins.get(STORY_PLUGIN), "story", None)
     for key in keys:
-        steps = _steps(own[key], by_stimulus)
+        transitions = own[key]
+        if recorded_story is not None:
+            recorded = recorded_story(key)
+            if len(recorded) > len(transitions):
+                transitions = recorded
+        steps = _steps(transitions, by_stimulus)
         ts = scheduler.tasks.get(key)
         workers: list[str] = []
         if ts is not None:
