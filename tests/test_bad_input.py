@@ -89,7 +89,9 @@ def test_retry_of_a_wrong_type_names_retry_policy(rc: ResilientClient, call: str
             rc.guard(retry="transient")  # type: ignore[call-overload]
     assert f"{call}(retry='transient')" in str(info.value)
     assert "retries=" not in str(info.value), "a string is not a count"
-    assert set(rc.futures) == before
+    # No new key. (Keys may leave meanwhile: the futures of the test before are
+    # released asynchronously, through the client's event loop.)
+    assert not set(rc.futures) - before, "the refused call made futures"
 
 
 def test_retry_given_a_count_points_to_retries(rc: ResilientClient) -> None:
