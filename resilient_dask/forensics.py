@@ -63,12 +63,13 @@ class TaskStory:
 
     @classmethod
     def from_facts(cls, facts: dict[str, Any]) -> TaskStory:
-        """Build from what ``_compat.on_scheduler.collect_task_facts`` returned."""
+        """Build from what ``_compat.on_scheduler.collect_task_facts`` returned (its steps
+        are tuples in the order of :class:`StoryStep`'s fields)."""
         return cls(
             key=facts["key"],
             captured_at=facts["captured_at"],
             state=facts["state"],
-            steps=tuple(StoryStep(**step) for step in facts["steps"]),
+            steps=tuple(StoryStep(*step) for step in facts["steps"]),
             workers=tuple(facts["workers"]),
             deaths=facts["deaths"],
             exception=facts["exception"],

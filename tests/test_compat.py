@@ -445,7 +445,7 @@ def test_task_facts_read_story_events_and_task_state(local: LocalCluster, client
     facts = client.run_on_scheduler(on_scheduler.collect_task_facts, [future.key])[future.key]
     assert facts["state"] == "erred" and facts["complete"]
     assert "upstream check" in facts["exception"]
-    assert facts["steps"][0]["start"] == "released"
+    assert facts["steps"][0][0] == "released"  # (start, finish, ...)
     assert set(facts["workers"]) == set(scheduler.workers)
 
 
@@ -610,7 +610,7 @@ def test_story_recorder_is_added_once_by_name(local: LocalCluster, client: Clien
             future.result(timeout=10)
         scheduler.transition_log.clear()  # as a log that has moved on
         facts = client.run_on_scheduler(on_scheduler.collect_task_facts, [future.key])
-        assert facts[future.key]["complete"] and facts[future.key]["steps"][-1]["finish"] == "erred"
+        assert facts[future.key]["complete"] and facts[future.key]["steps"][-1][1] == "erred"
     finally:
         scheduler.remove_plugin(name=on_scheduler.STORY_PLUGIN)
 

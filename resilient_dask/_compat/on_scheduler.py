@@ -149,21 +149,14 @@ def _stimuli(events: Any) -> dict[str, tuple[Any, Any]]:
 
 def _steps(
     transitions: Iterable[Sequence[Any]], by_stimulus: dict[str, tuple[Any, Any]]
-) -> list[dict[str, Any]]:
+) -> list[tuple[str, str, float, str, Any, Any]]:
+    """``(start, finish, timestamp, stimulus_id, worker, action)`` per transition: tuples,
+    not dicts, as they are the bulk of a capture's answer (a few per key)."""
     steps = []
     for transition in transitions:
         _, start, finish, _, stimulus_id, timestamp = transition
         worker, action = by_stimulus.get(stimulus_id, (None, None))
-        steps.append(
-            {
-                "start": str(start),
-                "finish": str(finish),
-                "timestamp": float(timestamp),
-                "stimulus_id": str(stimulus_id),
-                "worker": worker,
-                "action": action,
-            }
-        )
+        steps.append((str(start), str(finish), float(timestamp), str(stimulus_id), worker, action))
     return steps
 
 
@@ -202,6 +195,7 @@ def collect_task_facts(
         if mine is not None:
             mine.append(transition)
     out: dict[Any, dict[str, Any]] = {}
+    captured_at = time.time()
     recorded_story = getattr(scheduler.plugins.get(STORY_PLUGIN), "story", None)
     for key in keys:
         transitions = own[key]
@@ -216,11 +210,11 @@ def collect_task_facts(
             workers.extend(sorted(ts.erred_on or ()))
             if ts.processing_on is not None:
                 workers.append(ts.processing_on.address)
-        workers.extend(s["worker"] for s in steps if s["worker"] and s["worker"] not in workers)
+        workers.extend(s[4] for s in steps if s[4] and s[4] not in workers)
         blame = getattr(ts, "exception_blame", None) if ts is not None else None
         out[key] = {
             "key": str(key),
-            "captured_at": time.time(),
+            "captured_at": captured_at,
             "state": ts.state if ts is not None else None,
             "steps": steps,
             "workers": list(dict.fromkeys(workers)),
@@ -228,7 +222,7 @@ def collect_task_facts(
             "exception": (ts.exception_text or None) if ts is not None else None,
             "traceback": (ts.traceback_text or None) if ts is not None else None,
             "blame": str(blame.key) if blame is not None else None,
-            "complete": bool(steps) and steps[0]["start"] == "released",
+            "complete": bool(steps) and steps[0][0] == "released",
         }
     return out
 
