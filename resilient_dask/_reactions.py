@@ -83,7 +83,7 @@ class Reactions(ClientEvents):
 
     def closing(self) -> None:
         """1. remember the address (upstream forgets it); 2. if the user closes: cancel
-        what lineage parked; if upstream gave up reconnecting: every pending future
+        what lineage parked; if the reconnect loop gave up: every pending future
         fails with SchedulerConnectionLost."""
         self._port.address()
         if not self._gave_up():
