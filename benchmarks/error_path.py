@@ -3,7 +3,8 @@
 A map of N tasks that all raise is waited for (``wait()``), then every future's
 exception is read (``future.exception()``), with a plain ``distributed.Client`` and a
 ``ResilientClient`` on the same ``LocalCluster(n_workers=2, threads_per_worker=1)``,
-alternating run by run (who goes first alternates too). The ResilientClient installs
+alternating run by run (who goes first alternates too), each run after a full garbage
+collection and with the run before's errors dropped. The ResilientClient installs
 its story recorder on the scheduler; it is removed before each of the plain Client's
 runs and put back before each of the ResilientClient's, so the ratio includes what the
 recorder costs the scheduler. Reported: the medians and their ratio (ResilientClient /
@@ -66,7 +67,14 @@ def recorder_on_the_scheduler(client: Client, on: bool) -> None:
         client.run_on_scheduler(remove_recorder)
 
 
-def wait_then_read(client: Client, n: int) -> tuple[float, list[BaseException]]:
+def wait_then_read(client: Client, n: int) -> tuple[float, tuple[int, int, bool]]:
+    """Time a map of ``n`` raising tasks, ``wait()``, then every ``exception()``; then (not
+    timed) count the stories the errors carry (see :func:`stories_told`)."""
+    # Both clients share one process (and the LocalCluster's scheduler): without this,
+    # a run pays, at a collection of the oldest generation, for whatever the run before
+    # left (the other client's garbage as much as its own), and one such pass takes
+    # 0.1-1 s here, up to a tenth of a run.
+    gc.collect()
     start = time.perf_counter()
     futures = client.map(fail, range(n), pure=False)
     with client.as_current():  # wait() asks for the current client
@@ -74,12 +82,16 @@ def wait_then_read(client: Client, n: int) -> tuple[float, list[BaseException]]:
     errors = [future.exception() for future in futures]
     elapsed = time.perf_counter() - start
     assert all(isinstance(err, ValueError) for err in errors)
+    told = stories_told(errors)
+    # No run may hold the one before's errors (10,000 tracebacks make every collection
+    # of the oldest generation slower, by seconds per run at 10,000 tasks).
+    del errors
     # Releasing erred tasks costs the scheduler time in proportion to all it holds, per
     # key released (distributed's _client_releases_keys: 35 s for 10,000 keys here); it
     # is the same for both clients, and would otherwise fall into the next measurement.
     del futures
     poll_for(lambda: not client.run_on_scheduler(tasks_on_the_scheduler), 600, interval=0.5)
-    return elapsed, errors
+    return elapsed, told
 
 
 @dataclasses.dataclass
@@ -187,16 +199,15 @@ def measure(runs: int, sizes: list[int]) -> list[Measured]:
             wait_then_read(plain, 100), wait_then_read(resilient, 100)  # warm up
             for n in sizes:
                 p, r = [], []
-                errors: list[BaseException] = []
+                told, complete, last = 0, 0, False
                 for run in range(runs):
                     pair = [(plain, p), (resilient, r)]
                     for client, times in pair if run % 2 == 0 else pair[::-1]:
                         recorder_on_the_scheduler(plain, on=client is resilient)
-                        elapsed, read = wait_then_read(client, n)
+                        elapsed, stories = wait_then_read(client, n)
                         times.append(elapsed)
                         if client is resilient:
-                            errors = read
-                told, complete, last = stories_told(errors)
+                            told, complete, last = stories
                 results.append(
                     Measured(n, statistics.median(p), statistics.median(r), told, complete, last)
                 )
@@ -230,9 +241,12 @@ def render(
         "`exception()` read; plain `distributed.Client` and `ResilientClient` (default",
         "options) against the same `LocalCluster(n_workers=2, threads_per_worker=1)`,",
         f"alternating run by run; medians of {runs} runs after a warm-up. After each run,",
-        "untimed, the scheduler is left to forget its tasks (distributed releases erred",
-        "tasks one key at a time at a cost in proportion to all it holds: about 35 s for",
-        "10,000 here, for either client), so that no run pays for the one before.",
+        "untimed, its errors are dropped and the scheduler is left to forget its tasks",
+        "(distributed releases erred tasks one key at a time at a cost in proportion to all",
+        "it holds: about 35 s for 10,000 here, for either client), and each run starts",
+        "after a full garbage collection (`gc.collect()`), so that no run pays for the one",
+        "before: both clients and the scheduler share one process, and a collection of",
+        "the oldest generation walks all of it (0.1-1 s here, up to a tenth of a run).",
         "The ResilientClient's story recorder is on the scheduler for its runs only (removed",
         "before each of the plain Client's), so the ratio includes what it costs the",
         "scheduler. Ratio = ResilientClient / Client (target <= 1.05). The stories columns",

@@ -96,6 +96,8 @@ class BlockingCalls:
         monitor = self._monitor
         if monitor.unresponsive_expired():
             raise monitor.unresponsive_error()
+        if _answered_here(func):
+            return await func(*args, **kwargs)  # nothing to wait for: no cut-off needed
         expiry = monitor.expiry_future()
         requested = _compat.delivered_request(func, args)
         if requested is not None and self._lineage.parked:
@@ -165,6 +167,16 @@ def _exception_request(func: Callable[..., Any]) -> Future[Any] | None:
         owner: Future[Any] = func.__self__  # type: ignore[attr-defined]
         return owner
     return _compat.exception_request(func)  # type: ignore[no-any-return]
+
+
+def _answered_here(func: Callable[..., Any]) -> bool:
+    """Whether ``func`` is the ``exception()`` of a future that is done: the answer is in
+    the client already (reading it asks nobody), so it needs no task and no cut-off."""
+    asked = _exception_request(func)
+    if asked is None:
+        return False
+    state = _compat.future_state(asked)
+    return state is not None and state.done()
 
 
 def _requested_futures(func: Callable[..., Any], args: tuple[Any, ...]) -> Iterable[Future[Any]]:

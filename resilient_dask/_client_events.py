@@ -106,8 +106,9 @@ class ClientEvents(Protocol):
     def data_lost(self, key: Any) -> None:
         """The scheduler said the last copy of ``key`` is gone and it is computed again."""
 
-    def task_erred(self, key: Any, exception: Any, deliver: Deliver) -> None:
-        """``key`` erred; nothing reaches its futures until something calls ``deliver``."""
+    def task_erred(self, key: Any, exception: Any, deliver: Deliver) -> Any:
+        """``key`` erred: the error to deliver to its futures now (``exception`` itself, or
+        a typed replacement), or None to hold it (then ``deliver`` delivers it later)."""
 
     def scheduler_info_timeout(self) -> float | None:
         """How long the notebook widget may wait for the scheduler (None: do not ask)."""

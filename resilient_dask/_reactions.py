@@ -205,13 +205,13 @@ class Reactions(ClientEvents):
     def data_lost(self, key: Any) -> None:
         self._lost_data.lost(key)
 
-    def task_erred(self, key: Any, exception: Any, deliver: Deliver) -> None:
-        """1. a ``retry=`` task may be resubmitted instead (then nothing else happens);
-        2. its story is captured, then its (typed) error delivered."""
+    def task_erred(self, key: Any, exception: Any, deliver: Deliver) -> Any:
+        """1. a ``retry=`` task may be resubmitted instead (then it is held: None);
+        2. its (typed) error is delivered, and its story captured right after."""
         if self._retries.task_erred(key, exception, deliver):
-            return
+            return None
         self._retries.forget(key)
-        self._stories.task_erred(key, exception, deliver)
+        return self._stories.task_erred(key, exception)
 
     def scheduler_info_timeout(self) -> float | None:
         return self._monitor.widget_timeout()

@@ -4,8 +4,11 @@ A failed task's error is delivered at once, as with ``distributed.Client``; its
 story (transitions, workers, deaths; :class:`~resilient_dask.forensics.TaskStory`)
 is captured from the scheduler right after, in the background and in batches:
 the keys that fail while one capture is under way, or within :data:`STORY_WINDOW`
-after one, go together in one capture (one ``run_on_scheduler``, one pass over
-the scheduler's transition log, for up to :data:`STORY_BATCH` keys). The story is
+after one, go together in one capture (one request, one pass over the scheduler's
+transition log, for up to :data:`STORY_BATCH` keys). The request is a plain RPC to
+the handler the story recorder's installer adds on the scheduler
+(:data:`~resilient_dask._compat.on_scheduler.FACTS_OP`); without the recorder, it is
+``run_on_scheduler`` of the same function. The story is
 attached to the error ``result()`` raises or ``exception()`` returns (``err.story``);
 a blocking call that meets a failed task whose story is still being captured waits
 for that capture (at most :data:`STORY_TIMEOUT`), so ``err.story`` is there when the
@@ -32,7 +35,6 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
-from resilient_dask._client_events import Deliver
 from resilient_dask._compat import on_scheduler
 from resilient_dask._compat.port import ClientPort
 from resilient_dask._events import emit
@@ -47,7 +49,7 @@ logger = logging.getLogger(__name__)
 STORIES_KEPT = 1000
 #: How long a blocking call (or ``rc.explain()``) waits for a story being captured.
 STORY_TIMEOUT = 5.0
-#: At most this many keys' stories are asked for in one ``run_on_scheduler``.
+#: At most this many keys' stories are asked for in one request.
 STORY_BATCH = 1000
 #: A capture that follows another within this long (seconds) first waits this long for
 #: more failures to join it, unless a blocking call or ``rc.explain()`` waits for one of
@@ -78,11 +80,14 @@ class TaskStories:
         self._hurry: asyncio.Event | None = None
         #: When the last capture ended (loop clock): a failure soon after waits for others.
         self._last_capture = float("-inf")
+        #: Whether the scheduler has the recorder's facts handler (installed with it).
+        self._facts_op = False
 
     async def connected(self) -> None:
         """Install the story recorder on the scheduler just connected to, unless one is
         there (another client's, or ours before a reconnect to the same scheduler).
         Without it, stories come from the scheduler's log alone, as before."""
+        self._facts_op = False
         if not self._record:
             return
         try:
@@ -97,21 +102,17 @@ class TaskStories:
         except Exception as exc:
             emit("forensics.recorder_unavailable", address=self._port.address(), reason=repr(exc))
             return
+        self._facts_op = True
         logger.debug("resilient_dask: story recorder %s", "installed" if added else "present")
 
-    def task_erred(self, key: Any, exception: Any, deliver: Deliver) -> None:
-        """Deliver the (typed) error of ``key`` now; capture its story right after (unless
-        the report repeats a failure already delivered: the scheduler reports an erred
-        key again to a client that sends a graph needing it)."""
+    def task_erred(self, key: Any, exception: Any) -> Any:
+        """The (typed) error of ``key`` to deliver now; its story is captured right after,
+        in the background (unless the report repeats a failure already delivered: the
+        scheduler reports an erred key again to a client that sends a graph needing it)."""
         state = self._port.states().get(key)
-        repeated = state is not None and state.status == "error"
-        error = exception
-        try:
-            error = self._typed_task_error(key, exception)
-        finally:
-            deliver(error)
-        if not repeated:
+        if state is None or state.status != "error":
             self._queue(key)
+        return self._typed_task_error(key, exception)
 
     def _typed_task_error(self, key: Any, exception: Any) -> Any:
         """A WorkerLost naming ``key`` (and the dependency whose workers died), else
@@ -192,20 +193,29 @@ class TaskStories:
                     self._next.set_result(None)
                     self._next = None
 
+    async def _facts(self, keys: list[Any]) -> list[dict[str, Any]]:
+        """The scheduler's facts of ``keys``, in their order: through the recorder's
+        handler when it was installed, else ``collect_task_facts`` shipped to run there."""
+        if self._facts_op:
+            answer = await self._port.scheduler_call(on_scheduler.FACTS_OP, keys=keys)
+            if answer is not None:
+                return list(answer)
+            # A scheduler without the handler answers None: one restarted at the same
+            # address before this client reinstalled the recorder on it.
+        facts = await self._port.run_on_scheduler(on_scheduler.collect_task_facts, keys)
+        return [facts[key] for key in keys]
+
     async def _capture(self, keys: list[Any]) -> None:
         try:
-            facts = await asyncio.wait_for(
-                self._port.run_on_scheduler(on_scheduler.collect_task_facts, keys),
-                STORY_TIMEOUT,
-            )
+            facts = await asyncio.wait_for(self._facts(keys), STORY_TIMEOUT)
         except asyncio.CancelledError:
             raise
         except Exception as exc:
             emit("forensics.story_unavailable", keys=len(keys), reason=repr(exc))
             return
         states = self._port.states()
-        for key in keys:
-            story = TaskStory.from_facts(facts[key])
+        for key, known in zip(keys, facts, strict=True):
+            story = TaskStory.from_facts(known)
             self._stories[str(key)] = story
             # The error result() raises is what upstream built from the message.
             state = states.get(key)
@@ -264,6 +274,6 @@ class TaskStories:
         await self._captured([key])
         story = self._stories.get(str(key))
         if story is None:
-            facts = await self._port.run_on_scheduler(on_scheduler.collect_task_facts, [key])
-            story = TaskStory.from_facts(facts[key])
+            (facts,) = await self._facts([key])
+            story = TaskStory.from_facts(facts)
         return story.render()

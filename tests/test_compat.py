@@ -16,6 +16,7 @@ import pytest
 from distributed import Client, Future, LocalCluster, as_completed
 from distributed.client import FutureState
 from distributed.diagnostics.plugin import SchedulerPlugin
+from distributed.scheduler import Scheduler
 
 from resilient_dask import ResilientClient, ResilientFuture, SchedulerConnectionLost, _compat
 from resilient_dask._compat import on_scheduler
@@ -613,6 +614,43 @@ def test_story_recorder_is_added_once_by_name(local: LocalCluster, client: Clien
         assert facts[future.key]["complete"] and facts[future.key]["steps"][-1][1] == "erred"
     finally:
         scheduler.remove_plugin(name=on_scheduler.STORY_PLUGIN)
+
+
+def test_a_handler_added_by_the_installer_answers_an_rpc_with_tuple_keys(
+    local: LocalCluster, client: Client
+) -> None:
+    """Server.handlers[op] is called with the request's fields (no comm unless asked for)
+    and its return value is the reply; the rpc of Client.scheduler sends a tuple key and
+    the handler gets it as a tuple, so Scheduler.tasks finds it."""
+    scheduler = local.scheduler
+    assert scheduler is not None
+    key = ("compat-failing", 0)
+    future = client.submit(_fails, key=key)
+    with pytest.raises(ValueError):
+        future.result(timeout=10)
+    try:
+        client.run_on_scheduler(on_scheduler.install_story_recorder, 5)
+        assert on_scheduler.FACTS_OP in scheduler.handlers
+
+        async def ask() -> Any:
+            return await getattr(client.scheduler, on_scheduler.FACTS_OP)(keys=[key])
+
+        [facts] = client.sync(ask)
+        assert facts["key"] == str(key) and facts["state"] == "erred"
+        assert "upstream check" in facts["exception"]
+    finally:
+        scheduler.handlers.pop(on_scheduler.FACTS_OP, None)
+        scheduler.remove_plugin(name=on_scheduler.STORY_PLUGIN)
+
+
+def test_remove_worker_tells_plugins_the_stimulus_of_its_transitions() -> None:
+    """Scheduler.remove_worker calls each plugin's remove_worker(scheduler=, worker=,
+    stimulus_id=) with the stimulus id its tasks' transitions carry (the recorder names
+    the dead worker in a story by it)."""
+    source = inspect.getsource(Scheduler.remove_worker)
+    assert "plugin.remove_worker(" in source
+    assert "scheduler=self, worker=address, stimulus_id=stimulus_id" in source
+    assert "self.transitions(recommendations, stimulus_id=stimulus_id)" in source
 
 
 def test_ensure_connected_makes_a_new_scheduler_comm_and_running() -> None:

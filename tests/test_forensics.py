@@ -177,3 +177,24 @@ def test_as_completed_errors_carry_their_story(rc: ResilientClient) -> None:
         err: Any = future.exception(timeout=30)
         assert err.story.key == str(future.key) and err.story.state == "erred"
         assert "cannot handle" in err.story.exception
+
+
+def test_a_delivered_error_keeps_only_the_hook_s_frames_alive(rc: ResilientClient) -> None:
+    """tblib rebuilds a task's traceback with frames whose f_back is the call stack they
+    were made on, kept alive as long as the error: of resilient_dask's frames, only the
+    client hook's are on it (the reactions that typed the error are not)."""
+    from resilient_dask import _compat
+
+    future = rc.submit(fail, 5, pure=False)
+    with pytest.raises(ValueError):
+        future.result(timeout=30)
+    state = _compat.future_state(future)
+    assert state is not None and state.traceback is not None
+    ours = set()
+    frame = state.traceback.tb_frame
+    while frame is not None:
+        if "resilient_dask" in frame.f_code.co_filename:
+            ours.add((os.path.basename(frame.f_code.co_filename), frame.f_code.co_name))
+        frame = frame.f_back
+    hook = "client_hooks.py"
+    assert ours == {(hook, "_handle_task_erred"), (hook, "_deliver_error")}

@@ -12,7 +12,12 @@ import pytest
 from distributed import wait
 
 from resilient_dask import ConnectionState, ResilientClient
-from resilient_dask._compat.on_scheduler import STORY_PLUGIN, StoryRecorder
+from resilient_dask._compat.on_scheduler import (
+    FACTS_OP,
+    REMOVALS_KEPT,
+    STORY_PLUGIN,
+    StoryRecorder,
+)
 from resilient_dask.testing import SubprocessCluster, poll_for
 
 pytestmark = pytest.mark.timeout(120)
@@ -103,6 +108,20 @@ def test_erred_stories_are_bounded_oldest_first() -> None:
     assert recorder.story("x0") == [] and len(recorder.story("x4")) == 3
 
 
+def test_worker_removals_are_remembered_by_stimulus_and_bounded() -> None:
+    """remove_worker(stimulus_id=) names the worker for the steps that stimulus caused;
+    only the last REMOVALS_KEPT removals are kept."""
+    recorder = StoryRecorder(kept=3)
+    for i in range(REMOVALS_KEPT + 2):
+        recorder.remove_worker(None, f"tcp://w{i}", stimulus_id=f"handle-worker-cleanup-{i}")
+    assert len(recorder.removals) == REMOVALS_KEPT
+    assert "handle-worker-cleanup-0" not in recorder.removals
+    assert recorder.removals[f"handle-worker-cleanup-{REMOVALS_KEPT + 1}"] == (
+        f"tcp://w{REMOVALS_KEPT + 1}",
+        "remove-worker",
+    )
+
+
 def test_a_restart_clears_the_recorder() -> None:
     """The scheduler's restart() forgets every task: so does the recorder."""
     recorder = StoryRecorder(kept=3)
@@ -175,3 +194,41 @@ def test_a_restarted_scheduler_gets_the_recorder_again(
     with pytest.raises(ValueError) as info:
         future.result(timeout=60)
     assert info.value.story.complete  # type: ignore[attr-defined]
+
+
+def run_function_events(dask_scheduler: Any = None) -> int:
+    """Run on the scheduler: how many run_on_scheduler calls its event log holds."""
+    return sum(
+        1 for _, msg in dask_scheduler.get_events("all") if msg.get("action") == "run-function"
+    )
+
+
+def drop_facts_handler(dask_scheduler: Any = None) -> None:
+    """Run on the scheduler: as a scheduler that has not had the recorder installed yet."""
+    del dask_scheduler.handlers[FACTS_OP]
+
+
+def test_stories_are_asked_of_the_recorder_s_handler_not_run_on_the_scheduler(
+    rc: ResilientClient,
+) -> None:
+    """Capturing 50 failed tasks' stories ships no function to the scheduler: nothing is
+    added to its event log (each run_on_scheduler logs its pickled function there)."""
+    before = rc.run_on_scheduler(run_function_events)
+    failed = rc.map(fail, range(50), pure=False)
+    wait(failed, timeout=60)
+    errors = [f.exception(timeout=30) for f in failed]
+    assert all(err.story.complete for err in errors)  # type: ignore[union-attr]
+    # run_function_events itself is logged once more by the time it reads the log.
+    assert rc.run_on_scheduler(run_function_events) == before + 1
+
+
+def test_a_scheduler_without_the_handler_still_gives_the_story(rc: ResilientClient) -> None:
+    """A scheduler that answers the facts request with nothing (no handler: restarted at
+    the same address before the client reinstalled the recorder) is asked with
+    run_on_scheduler instead."""
+    rc.run_on_scheduler(drop_facts_handler)
+    future = rc.submit(fail, 4, pure=False)
+    with pytest.raises(ValueError) as info:
+        future.result(timeout=30)
+    story = info.value.story  # type: ignore[attr-defined]
+    assert story.complete and story.steps[-1].finish == "erred"

@@ -354,17 +354,31 @@ class ClientHooks(Client):
 
     # Upstream: Client._handle_task_erred(key, exception, traceback) handles the
     # scheduler's "task-erred" report by calling set_error on self.futures[key], which
-    # result()/gather() then raise. The reactions decide when (after capturing the
-    # task's story) and whether (per-task retry= resubmits instead) that happens.
+    # result()/gather() then raise; it unpickles the exception and its traceback there,
+    # and tblib rebuilds the traceback's frames with the live call stack as their
+    # f_back, so every frame on that stack lives as long as the error does. The
+    # reactions decide whether (per-task retry= resubmits instead) and with which error
+    # (a typed one may replace it) that happens; the error is then delivered from here,
+    # one frame above upstream's, never from deeper in the reactions.
     def _handle_task_erred(
         self, key: Any = None, exception: Any = None, traceback: Any = None
     ) -> None:
-        parent = super()._handle_task_erred
+        error = exception
+        try:
+            error = self._rd_events.task_erred(
+                key, exception, functools.partial(self._deliver_error, key, exception, traceback)
+            )
+        finally:
+            if error is not None:  # None: held by a retry= round, which delivers it if need be
+                self._deliver_error(key, exception, traceback, error)
 
-        def deliver(error: Any = exception) -> None:  # a typed error may replace it
-            parent(key=key, exception=error, traceback=traceback if error is exception else None)
-
-        self._rd_events.task_erred(key, exception, deliver)
+    def _deliver_error(self, key: Any, exception: Any, traceback: Any, error: Any = None) -> None:
+        """Deliver ``error`` (the reported ``exception`` if None) to ``key``'s futures; a
+        replacement goes without the reported traceback."""
+        error = exception if error is None else error
+        super()._handle_task_erred(
+            key=key, exception=error, traceback=traceback if error is exception else None
+        )
 
     # Upstream: Client._repr_html_() (the notebook widget) gets its data from
     # Client._get_scheduler_info(n_workers). With an in-process cluster scheduler, or

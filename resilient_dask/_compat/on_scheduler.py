@@ -24,6 +24,7 @@ from distributed.diagnostics.plugin import SchedulerPlugin
 
 __all__ = [
     "ERRED_STORIES_KEPT",
+    "FACTS_OP",
     "PINS_PLUGIN",
     "STORY_PLUGIN",
     "PinPlugin",
@@ -36,6 +37,7 @@ __all__ = [
     "renew_pin",
     "scheduler_settings",
     "stale_workers",
+    "task_facts_handler",
 ]
 
 #: The name the pins plugin is registered under on the scheduler.
@@ -44,6 +46,11 @@ PINS_PLUGIN = "resilient-dask-pins"
 STORY_PLUGIN = "resilient-dask-stories"
 #: How many erred tasks' stories the recorder keeps (oldest dropped first).
 ERRED_STORIES_KEPT = 10_000
+#: How many worker removals the recorder remembers, to name the worker in a story.
+REMOVALS_KEPT = 1_000
+#: The scheduler operation (handler) the story recorder's installer adds: a client asks
+#: it for failed tasks' facts in one plain RPC (see :func:`task_facts_handler`).
+FACTS_OP = "resilient_dask_task_facts"
 
 
 # -- the story recorder -------------------------------------------------------------------
@@ -75,7 +82,10 @@ class StoryRecorder(SchedulerPlugin):
     A record starts when a task enters computation and is dropped when the task reaches
     memory or is forgotten; when the task errs, its record moves to ``erred``, which keeps
     the last ``kept`` erred tasks (oldest dropped first). Each step is a tuple in the shape
-    of the scheduler's log, ``(key, start, finish, None, stimulus_id, timestamp)``.
+    of the scheduler's log, ``(key, start, finish, None, stimulus_id, timestamp)``, and a
+    task's steps are a tuple too (a new one per step: a task makes a handful), so that the
+    garbage collector, which stops tracking tuples of strings and numbers, does not walk
+    the records on every collection of the scheduler's process.
     """
 
     idempotent = True
@@ -84,9 +94,11 @@ class StoryRecorder(SchedulerPlugin):
     def __init__(self, kept: int = ERRED_STORIES_KEPT) -> None:
         self.kept = kept
         #: key -> steps, for tasks on their way to a result.
-        self.running: dict[Any, list[tuple[Any, ...]]] = {}
+        self.running: dict[Any, tuple[tuple[Any, ...], ...]] = {}
         #: key -> steps, for erred tasks, oldest first.
-        self.erred: dict[Any, list[tuple[Any, ...]]] = {}
+        self.erred: dict[Any, tuple[tuple[Any, ...], ...]] = {}
+        #: stimulus_id -> (worker, "remove-worker") of the last REMOVALS_KEPT removals.
+        self.removals: dict[str, tuple[str, str]] = {}
 
     def transition(
         self, key: Any, start: Any, finish: Any, *args: Any, stimulus_id: str, **kwargs: Any
@@ -99,20 +111,27 @@ class StoryRecorder(SchedulerPlugin):
         steps = self.running.get(key)
         if finish == "erred":
             if steps is None:
-                steps = self.erred.pop(key, None) or []
+                steps = self.erred.pop(key, ())
             else:
                 del self.running[key]
-            steps.append(step)
-            self.erred[key] = steps
+            self.erred[key] = (*steps, step)
             if len(self.erred) > self.kept:
                 del self.erred[next(iter(self.erred))]
         elif steps is not None:
-            steps.append(step)
+            self.running[key] = (*steps, step)
         elif key in self.erred:  # an erred task computed again (retried): its story goes on
-            steps = self.running[key] = self.erred.pop(key)
-            steps.append(step)
+            self.running[key] = (*self.erred.pop(key), step)
         elif finish in _STARTS:
-            self.running[key] = [step]
+            self.running[key] = (step,)
+
+    def remove_worker(
+        self, scheduler: Any, worker: str, *, stimulus_id: str, **kwargs: Any
+    ) -> None:
+        # Upstream: Scheduler.remove_worker calls every plugin's remove_worker(scheduler=,
+        # worker=, stimulus_id=) with the stimulus id its tasks' transitions carry.
+        self.removals[stimulus_id] = (worker, "remove-worker")
+        if len(self.removals) > REMOVALS_KEPT:
+            del self.removals[next(iter(self.removals))]
 
     def story(self, key: Any) -> list[tuple[Any, ...]]:
         """The steps recorded for ``key`` (none if it is not computing or erred)."""
@@ -124,15 +143,36 @@ class StoryRecorder(SchedulerPlugin):
 
 
 def install_story_recorder(kept: int, dask_scheduler: Any = None) -> bool:
-    """Run on the scheduler: add the story recorder unless one is there; True if added.
+    """Run on the scheduler: add the story recorder unless one is there, and (again) the
+    :data:`FACTS_OP` handler; True if the recorder was added.
 
     Upstream: ``Scheduler.plugins`` maps names to plugins; ``add_plugin(plugin, name=,
     idempotent=True)`` leaves one already registered under that name in place.
+    ``Server.handlers`` maps an operation name to a callable that the server calls
+    with the request's fields as keyword arguments (its first argument is the comm only
+    if that parameter is called ``comm``; it reads the callable's ``__name__``), and
+    whose return value is the reply.
     """
+    dask_scheduler.handlers[FACTS_OP] = task_facts_handler(dask_scheduler)
     if STORY_PLUGIN in dask_scheduler.plugins:
         return False
     dask_scheduler.add_plugin(StoryRecorder(kept), name=STORY_PLUGIN, idempotent=True)
     return True
+
+
+def task_facts_handler(scheduler: Any) -> Any:
+    """The :data:`FACTS_OP` handler of ``scheduler``: the facts of ``keys``, in their order.
+
+    A plain RPC, unlike ``run_on_scheduler``: nothing shipped or unpickled per call, no
+    "run-function" event logged, and the answer (builtins only) goes as one msgpack message
+    rather than one pickle per key.
+    """
+
+    def resilient_dask_task_facts(keys: Sequence[Any]) -> list[dict[str, Any]]:
+        facts = collect_task_facts(keys, dask_scheduler=scheduler)
+        return [facts[key] for key in keys]
+
+    return resilient_dask_task_facts
 
 
 # -- forensics and the watchdog ---------------------------------------------------------------
@@ -180,15 +220,20 @@ def collect_task_facts(
     same history, so the longer reaches further back (the log has the earlier history of
     a task recomputed after it was in memory, and of one that failed before the recorder
     was installed; the recorder has what the log has already dropped). It is found by
-    name and read through its ``story(key)`` alone: a recorder shipped by another
-    client's copy of this module is a class of its own.
+    name and read through its ``story(key)`` and ``removals`` alone: a recorder shipped
+    by another client's copy of this module is a class of its own. The worker a step's
+    stimulus removed comes from the recorder's ``removals``, or, without a recorder (or
+    with one that predates them), from one pass over the scheduler's "all" events.
     """
     scheduler = dask_scheduler
-    try:
-        events = scheduler.get_events("all")
-    except Exception:  # pragma: no cover - events are an optional enrichment
-        events = ()
-    by_stimulus = _stimuli(events)
+    recorder = scheduler.plugins.get(STORY_PLUGIN)
+    by_stimulus = getattr(recorder, "removals", None)
+    if by_stimulus is None:  # no recorder: one pass over the scheduler's events
+        try:
+            events = scheduler.get_events("all")
+        except Exception:  # pragma: no cover - events are an optional enrichment
+            events = ()
+        by_stimulus = _stimuli(events)
     own: dict[Any, list[Sequence[Any]]] = {key: [] for key in keys}
     for transition in scheduler.story(*keys):
         mine = own.get(transition[0])
@@ -196,7 +241,7 @@ def collect_task_facts(
             mine.append(transition)
     out: dict[Any, dict[str, Any]] = {}
     captured_at = time.time()
-    recorded_story = getattr(scheduler.plugins.get(STORY_PLUGIN), "story", None)
+    recorded_story = getattr(recorder, "story", None)
     for key in keys:
         transitions = own[key]
         if recorded_story is not None:

@@ -88,6 +88,15 @@ class ClientPort:
     async def run_on_scheduler(self, func: Callable[..., Any], *args: Any) -> Any:
         return await self._client.run_on_scheduler(func, *args, asynchronous=True)
 
+    async def scheduler_call(self, op: str, **fields: Any) -> Any:
+        """Ask the scheduler's handler ``op`` (one a plugin installer added) over RPC.
+
+        Upstream: ``Client.scheduler`` is a pooled ``rpc`` whose attribute ``op`` sends
+        ``{"op": op, **fields}`` and returns the handler's reply (msgpack: tuples and
+        lists both come back as tuples).
+        """
+        return await getattr(self._client.scheduler, op)(**fields)
+
     # -- the futures it holds ------------------------------------------------------------
 
     def states(self) -> dict[Any, FutureState]:
