@@ -12,7 +12,8 @@ returned by ``exception()`` as ``err.story`` (a :class:`TaskStory`).
 ``rc.explain(future_or_key)`` renders it as a timeline.
 
 :func:`~resilient_dask._compat.on_scheduler.collect_task_facts` runs *on the
-scheduler* (through ``run_on_scheduler``, shipped by value) and returns builtins;
+scheduler* (through the handler the story recorder's installer adds there, or
+``run_on_scheduler`` without the recorder; shipped by value) and returns builtins;
 :meth:`TaskStory.from_facts` turns them into a :class:`TaskStory` here.
 """
 

@@ -1,4 +1,5 @@
-"""Code that runs *on the scheduler*, through ``Client.run_on_scheduler``.
+"""Code that runs *on the scheduler*, through ``Client.run_on_scheduler`` (and the
+task-facts handler the story recorder's installer adds there, :data:`FACTS_OP`).
 
 Every read of scheduler state resilient_dask makes is here, each with the
 upstream behaviour it relies on (``tests/test_compat.py`` runs each against a
